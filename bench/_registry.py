@@ -1,0 +1,10 @@
+"""Inspect entry point: registers the `charbench/` model provider and the bench tasks."""
+
+from inspect_ai.model import modelapi
+
+
+@modelapi(name="charbench")
+def charbench():
+    from bench.models.provider import CharbenchAPI
+
+    return CharbenchAPI

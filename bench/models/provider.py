@@ -1,0 +1,163 @@
+"""The `charbench/...` Inspect model provider: base, prompted, steered and fine-tuned models.
+
+All four methods load through `bench.models.loader` and generate through
+`bench.models.generation.generate_chat`, with the same sampling defaults and seed, so a difference in
+scores is a difference in the method, not in the plumbing. Weights load lazily on the first
+`generate`, so Inspect's extra model-info instance never loads them (INSPECT_NOTES.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from inspect_ai.model import (
+    ChatCompletionChoice,
+    ChatMessage,
+    ChatMessageAssistant,
+    GenerateConfig,
+    ModelAPI,
+    ModelOutput,
+    ModelUsage,
+)
+from inspect_ai.tool import ToolChoice, ToolInfo
+
+from bench.models.batcher import Batcher
+from bench.models.generation import Completion, Messages, Sampling, generate_chat
+from bench.models.loader import LoadedModel, load_causal_lm
+from bench.models.specs import MethodSpec, parse_model_name
+
+DEFAULTS = Sampling()
+DEFAULT_MAX_TOKENS = 1024
+
+
+def _as_bool(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+
+
+def persona_messages(spec: MethodSpec, messages: Messages) -> Messages:
+    """Apply the prompted method: the constitution becomes the first system message.
+
+    An existing system message is kept after the constitution in the same message, because many
+    chat templates accept only one system turn.
+    """
+    if spec.method != "prompt":
+        return messages
+    from personas import load_persona
+    from personas.prompting import constitution_system_prompt
+
+    system = constitution_system_prompt(load_persona(spec.persona or ""))
+    if messages and messages[0]["role"] == "system":
+        return [{"role": "system", "content": system + "\n\n" + messages[0]["content"]}] + messages[1:]
+    return [{"role": "system", "content": system}] + messages
+
+
+class CharbenchAPI(ModelAPI):
+    def __init__(
+        self,
+        model_name: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        config: GenerateConfig = GenerateConfig(),
+        **model_args: Any,
+    ) -> None:
+        super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
+        self.spec = parse_model_name(model_name)
+        self.repetition_penalty = float(model_args.pop("repetition_penalty", DEFAULTS.repetition_penalty))
+        self.seed = int(model_args.pop("seed", DEFAULTS.seed))
+        self.batch_size = int(model_args.pop("batch_size", 16))
+        self.dtype = str(model_args.pop("dtype", "auto"))
+        self.device = model_args.pop("device", None)
+        self.trust_remote_code = _as_bool(model_args.pop("trust_remote_code", False))
+        if model_args:
+            raise ValueError(f"unknown model args for charbench/: {', '.join(model_args)}")
+        if self.spec.method == "prompt":
+            from personas import load_persona
+
+            load_persona(self.spec.persona or "")  # fail at start-up, not after the first batch
+        self._steering = None
+        if self.spec.method == "steer":
+            from trainers.steering import SteeringVector
+
+            self._steering = SteeringVector.load(self.spec.vector or "")
+            self.spec = MethodSpec(**{**self.spec.__dict__, "base": self._steering.base_model})
+        self._loaded: LoadedModel | None = None
+        self._batcher = Batcher(self._run_batch, self.batch_size)
+
+    @property
+    def loaded(self) -> LoadedModel:
+        if self._loaded is None:
+            self._loaded = load_causal_lm(
+                self.spec.base, dtype=self.dtype, device=self.device, trust_remote_code=self.trust_remote_code
+            )
+            if self._steering is not None:
+                self._steering.check_compatible(self._loaded)
+        return self._loaded
+
+    def intervention(self) -> Callable[[], Any] | None:
+        if self._steering is None:
+            return None
+        steering, loaded, spec = self._steering, self.loaded, self.spec
+        return lambda: steering.applied(loaded.model, coef=spec.coef or 0.0, layers=spec.layers)
+
+    def sampling(self, config: GenerateConfig) -> Sampling:
+        return Sampling(
+            temperature=DEFAULTS.temperature if config.temperature is None else config.temperature,
+            top_p=DEFAULTS.top_p if config.top_p is None else config.top_p,
+            top_k=config.top_k,
+            repetition_penalty=self.repetition_penalty,
+            max_new_tokens=config.max_tokens or DEFAULT_MAX_TOKENS,
+            seed=self.seed if config.seed is None else config.seed,
+            stop=tuple(config.stop_seqs or ()),
+        )
+
+    def _run_batch(self, key: Hashable, conversations: list[Messages]) -> list[Completion]:
+        sampling = key
+        assert isinstance(sampling, Sampling)
+        return generate_chat(
+            self.loaded,
+            conversations,
+            sampling,
+            batch_size=len(conversations),
+            intervention=self.intervention(),
+        )
+
+    async def generate(
+        self,
+        input: list[ChatMessage],
+        tools: list[ToolInfo],
+        tool_choice: ToolChoice,
+        config: GenerateConfig,
+    ) -> ModelOutput:
+        messages = [{"role": m.role, "content": m.text} for m in input]
+        messages = persona_messages(self.spec, messages)
+        start = time.monotonic()
+        completion: Completion = await self._batcher.submit(self.sampling(config), messages)
+        return ModelOutput(
+            model=self.model_name,
+            choices=[
+                ChatCompletionChoice(
+                    message=ChatMessageAssistant(content=completion.text, model=self.model_name, source="generate"),
+                    stop_reason="stop" if completion.stop_reason == "stop" else "max_tokens",
+                )
+            ],
+            usage=ModelUsage(
+                input_tokens=completion.input_tokens,
+                output_tokens=completion.output_tokens,
+                total_tokens=completion.input_tokens + completion.output_tokens,
+            ),
+            time=time.monotonic() - start,
+            metadata={"method": self.spec.label, "base": self.spec.base, "seed": self.sampling(config).seed},
+        )
+
+    def max_tokens(self) -> int | None:
+        return DEFAULT_MAX_TOKENS
+
+    def max_connections(self) -> int:
+        return self.batch_size
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._loaded = None

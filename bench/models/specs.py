@@ -1,0 +1,103 @@
+"""The model names users type after `charbench/`, parsed in one place.
+
+    charbench/<base>                          the base model, no persona method
+    charbench/prompt/<persona>/<base>         base + the persona's constitution as system prompt
+    charbench/steer/<coef>[@<layers>]/<file>  base (named in the vector's metadata) + steering vector
+    charbench/ft/<dir>                        a fine-tuned checkpoint: LoRA adapter dir or merged model
+
+<base> is `smollm2-135m` (the embedded model), a local directory (absolute paths keep their leading
+slash: `charbench/prompt/loving//data/llama`) or a hub id (`charbench/prompt/loving/org/name`).
+Everything that changes the output is in the name, because Inspect's generation cache and its logs
+key on the name and not on `-M` model args.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from charbench.errors import CharbenchError
+
+METHODS = ("base", "prompt", "steer", "ft")
+
+
+class ModelSpecError(CharbenchError):
+    """A `charbench/...` model name that does not follow the grammar."""
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    method: str
+    base: str
+    persona: str | None = None
+    vector: str | None = None
+    coef: float | None = None
+    layers: tuple[int, ...] | None = None
+
+    @property
+    def label(self) -> str:
+        """The method's short name for tables: base, prompted, steered, fine-tuned."""
+        return {"base": "base", "prompt": "prompted", "steer": "steered", "ft": "fine-tuned"}[self.method]
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    """`12` -> (12,), `4-9` -> (4..9), `3,5,7` -> (3, 5, 7)."""
+    layers: list[int] = []
+    try:
+        for part in text.split(","):
+            if "-" in part:
+                lo, hi = part.split("-")
+                layers += range(int(lo), int(hi) + 1)
+            else:
+                layers.append(int(part))
+    except ValueError:
+        raise ModelSpecError(f"layers '{text}': use a number, a range like 4-9, or a list like 3,5,7") from None
+    return tuple(layers)
+
+
+def parse_model_name(name: str) -> MethodSpec:
+    """Parse the part after `charbench/`."""
+    head, _, rest = name.partition("/")
+    if head == "prompt":
+        persona, _, base = rest.partition("/")
+        if not persona or not base:
+            raise ModelSpecError(f"'{name}': write prompt/<persona>/<base>, e.g. prompt/sarcasm/smollm2-135m")
+        return MethodSpec("prompt", base=base, persona=persona)
+    if head == "steer":
+        setting, _, vector = rest.partition("/")
+        coef_text, _, layer_text = setting.partition("@")
+        try:
+            coef = float(coef_text)
+        except ValueError:
+            raise ModelSpecError(
+                f"'{name}': write steer/<coef>[@<layers>]/<vector file>, e.g. steer/4.0/vectors/sarcasm.safetensors"
+            ) from None
+        if not vector:
+            raise ModelSpecError(f"'{name}': the vector file is missing after steer/{setting}/")
+        return MethodSpec(
+            "steer", base="", vector=vector, coef=coef, layers=parse_layers(layer_text) if layer_text else None
+        )
+    if head == "ft":
+        if not rest:
+            raise ModelSpecError(f"'{name}': write ft/<adapter or checkpoint dir>")
+        return MethodSpec("ft", base=rest)
+    if not name:
+        raise ModelSpecError("empty model name: write charbench/<base>, e.g. charbench/smollm2-135m")
+    return MethodSpec("base", base=name)
+
+
+def format_model_name(spec: MethodSpec) -> str:
+    """The inverse of `parse_model_name`, with the `charbench/` prefix."""
+    if spec.method == "prompt":
+        return f"charbench/prompt/{spec.persona}/{spec.base}"
+    if spec.method == "steer":
+        layers = f"@{_format_layers(spec.layers)}" if spec.layers else ""
+        return f"charbench/steer/{spec.coef:g}{layers}/{spec.vector}"
+    if spec.method == "ft":
+        return f"charbench/ft/{spec.base}"
+    return f"charbench/{spec.base}"
+
+
+def _format_layers(layers: tuple[int, ...]) -> str:
+    if len(layers) > 1 and list(layers) == list(range(layers[0], layers[-1] + 1)):
+        return f"{layers[0]}-{layers[-1]}"
+    return ",".join(str(x) for x in layers)

@@ -1,0 +1,19 @@
+"""Where charbench keeps things on disk, in one place."""
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cache_dir() -> Path:
+    """The cache for converted weights and derived artefacts: `$CHARBENCH_CACHE` or ~/.cache/charbench."""
+    root = os.environ.get("CHARBENCH_CACHE") or os.path.join(Path.home(), ".cache", "charbench")
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def results_dir() -> Path:
+    """`results/` in the repository (the default Inspect log dir is `results/logs`)."""
+    return Path(os.environ.get("CHARBENCH_RESULTS", REPO_ROOT / "results"))
