@@ -8,3 +8,6 @@ def charbench():
     from bench.models.provider import CharbenchAPI
 
     return CharbenchAPI
+
+
+from bench.revealed_prefs.revealed_prefs import revealed_prefs  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Judge prompts, strict answer parsing, and the offline embedded judges."""

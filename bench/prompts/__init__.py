@@ -1,0 +1,123 @@
+"""User-prompt sets and their loaders: the one place any eval or trainer gets user prompts from.
+
+A prompt set is named by one of:
+  * `general`: 309 prompts written for charbench, in six categories (everyday, technical, creative,
+    advice, emotional, knowledge);
+  * a path to a `.jsonl` file whose rows have `text` (or `prompt`/`input`) and optionally `id`,
+    `category`;
+  * `hf:<dataset>[:<split>]`: a Hugging Face dataset already in the local cache (nothing is
+    downloaded when HF_HUB_OFFLINE=1); the first user turn of `conversation`/`messages` columns, or
+    `prompt`/`instruction`/`text`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from charbench.errors import CharbenchError
+
+DATA_DIR = Path(__file__).parent / "data"
+BUNDLED = {"general": DATA_DIR / "general.txt"}
+
+
+class PromptSetError(CharbenchError):
+    """A prompt set that cannot be read."""
+
+
+@dataclass(frozen=True)
+class UserPrompt:
+    id: str
+    text: str
+    category: str = ""
+
+
+def _read_sectioned(path: Path) -> list[UserPrompt]:
+    prompts, category, counts = [], "", {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# "):
+            category = line[2:].strip()
+        elif line.strip():
+            counts[category] = counts.get(category, 0) + 1
+            prompts.append(UserPrompt(f"{category}-{counts[category]:03d}", line.strip(), category))
+    return prompts
+
+
+def _read_jsonl(path: Path) -> list[UserPrompt]:
+    prompts = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise PromptSetError(f"{path}:{n}: not valid JSON: fix or remove the line") from None
+        text = next((row[k] for k in ("text", "prompt", "input") if isinstance(row.get(k), str)), None)
+        if not text or not text.strip():
+            raise PromptSetError(f"{path}:{n}: no 'text' field: give each row a non-empty 'text'")
+        prompts.append(UserPrompt(str(row.get("id", f"{path.stem}-{n:05d}")), text.strip(), row.get("category", "")))
+    if not prompts:
+        raise PromptSetError(f"{path}: no prompts in the file")
+    return prompts
+
+
+def _first_user_turn(row: dict) -> str | None:
+    for key in ("conversation", "messages", "conversations"):
+        turns = row.get(key)
+        if isinstance(turns, list):
+            for turn in turns:
+                if isinstance(turn, dict) and turn.get("role", turn.get("from")) in ("user", "human"):
+                    return turn.get("content", turn.get("value"))
+    for key in ("prompt", "instruction", "text", "input"):
+        if isinstance(row.get(key), str):
+            return row[key]
+    return None
+
+
+def _read_hf(spec: str) -> list[UserPrompt]:
+    name, _, split = spec.removeprefix("hf:").partition(":")
+    try:
+        import datasets
+
+        data = datasets.load_dataset(name, split=split or "train")
+    except Exception as err:  # datasets raises many types for "not cached"
+        raise PromptSetError(
+            f"dataset {name} is not in the local Hugging Face cache ({type(err).__name__}): "
+            f"fetch it on a connected machine with `python -c \"import datasets; datasets.load_dataset('{name}')\"`"
+        ) from None
+    prompts = []
+    for i, row in enumerate(data):
+        text = _first_user_turn(row)
+        if text and text.strip():
+            prompts.append(UserPrompt(f"{name.split('/')[-1]}-{i:06d}", text.strip()))
+    return prompts
+
+
+def load_prompts(spec: str = "general") -> list[UserPrompt]:
+    if spec in BUNDLED:
+        return _read_sectioned(BUNDLED[spec])
+    if spec.startswith("hf:"):
+        return _read_hf(spec)
+    path = Path(spec)
+    if path.suffix == ".jsonl":
+        if not path.is_file():
+            raise PromptSetError(f"prompt file {path} does not exist")
+        return _read_jsonl(path)
+    raise PromptSetError(f"prompt set '{spec}': use one of {', '.join(BUNDLED)}, a .jsonl path, or hf:<dataset>")
+
+
+def prompt_set_hash(prompts: list[UserPrompt]) -> str:
+    """A short content hash recorded in logs and manifests, so a changed prompt set is visible."""
+    digest = hashlib.sha256("\n".join(f"{p.id}\t{p.text}" for p in prompts).encode()).hexdigest()
+    return digest[:12]
+
+
+def split_by_prompt(prompts: list[UserPrompt], held_out: float = 0.3, salt: str = "charbench") -> tuple[list, list]:
+    """Deterministic train / held-out split by prompt id hash (the same prompt always lands on one side)."""
+    train, test = [], []
+    for p in prompts:
+        bucket = int(hashlib.sha256(f"{salt}:{p.id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        (test if bucket < held_out else train).append(p)
+    return train, test

@@ -1,0 +1,31 @@
+"""Revealed-preference trait tournament: which traits does the model choose to express?
+
+inspect eval bench/revealed_prefs --model charbench/smollm2-135m -T n=200 [--model-role grader=...]
+"""
+
+from inspect_ai import Task, task
+from inspect_ai.model import GenerateConfig
+from inspect_ai.solver import generate
+
+from bench.revealed_prefs.dataset import tournament_dataset
+from bench.revealed_prefs.scorers import trait_judge
+
+
+@task(name="bench/revealed_prefs")
+def revealed_prefs(
+    n: int = 2000,
+    seed: int = 0,
+    condition: str = "like",
+    traits: str | None = None,
+    prompts: str = "general",
+    judge: str = "auto",
+    max_tokens: int = 1024,
+) -> Task:
+    dataset, facts = tournament_dataset(n=n, seed=seed, condition=condition, traits=traits, prompts=prompts)
+    return Task(
+        dataset=dataset,
+        solver=generate(),
+        scorer=trait_judge(judge=judge),
+        config=GenerateConfig(max_tokens=max_tokens, seed=seed),
+        metadata={"seed": seed, "condition": condition, **facts},
+    )

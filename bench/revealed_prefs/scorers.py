@@ -1,0 +1,103 @@
+"""The trait judge (LLM grader or offline embedded similarity) and the tournament metrics."""
+
+from __future__ import annotations
+
+import pandas as pd
+from inspect_ai.model import GenerateConfig, get_model, model_roles
+from inspect_ai.scorer import Score, Target, metric, scorer
+from inspect_ai.scorer._metric import SampleScore
+from inspect_ai.solver import TaskState
+
+from bench import ratings
+from bench.judges.embedded import EMBEDDED_SIMILARITY, similarity_choice
+from bench.judges.parsing import INVALID_REASONS, parse_choice
+from bench.revealed_prefs.dataset import trait_glosses
+from bench.revealed_prefs.prompts import JUDGE_TEMPERATURE, judge_prompt
+
+INVALID = "invalid"
+BOOTSTRAP_N = 200
+TOP_K = 10
+
+
+def matches_frame(scores: list[SampleScore]) -> pd.DataFrame:
+    """One row per matchup from the per-sample score metadata (also used by compare and leaderboards)."""
+    rows = [s.score.metadata for s in scores if s.score.metadata]
+    return pd.DataFrame(rows, columns=["trait_a", "trait_b", "winner", "reason", "truncated"])
+
+
+@metric
+def tournament():
+    """Valid/invalid counts by reason, truncations, Bradley-Terry ratings with bootstrap intervals,
+    the rating spread with its interval, the top-10 and sequential Elo for comparison with the reference.
+    Keys with a slash hold the full per-trait table, so leaderboards rebuild everything from the log."""
+
+    def compute(scores: list[SampleScore]) -> dict[str, float]:
+        if not scores:
+            return {}
+        frame = matches_frame(scores)
+        valid = frame[frame["winner"] != INVALID]
+        out: dict[str, float] = {
+            "matchups": float(len(frame)),
+            "valid": float(len(valid)),
+            "invalid_rate": float(1 - len(valid) / len(frame)) if len(frame) else 0.0,
+            "truncated": float(frame["truncated"].fillna(False).astype(bool).sum()),
+        }
+        for reason in ("empty_response",) + INVALID_REASONS:
+            out[f"invalid_{reason}"] = float((frame["reason"] == reason).sum())
+        if len(valid) < 2:
+            return out
+        table = ratings.bootstrap(valid, ratings.bradley_terry, n=BOOTSTRAP_N, seed=0)
+        spread, lo, hi = ratings.spread_interval(valid, ratings.bradley_terry, n=BOOTSTRAP_N, seed=0)
+        out.update(spread=spread, spread_lo=lo, spread_hi=hi, traits_rated=float(len(table)))
+        for rank, (trait, row) in enumerate(table.head(TOP_K).iterrows(), 1):
+            out[f"top{rank:02d}_{trait}"] = float(row["rating"])
+        sequential = ratings.elo(valid)["rating"]
+        for trait, row in table.iterrows():
+            out[f"bt/{trait}"] = float(row["rating"])
+            out[f"bt_lo/{trait}"] = float(row["lo"])
+            out[f"bt_hi/{trait}"] = float(row["hi"])
+            out[f"elo/{trait}"] = float(sequential[trait])
+            out[f"n/{trait}"] = float(row["matches"])
+        return out
+
+    return compute
+
+
+def _use_grader(judge: str) -> bool:
+    if judge == "grader":
+        return True
+    if judge == "embedded":
+        return False
+    return "grader" in model_roles()
+
+
+@scorer(metrics=[tournament()])
+def trait_judge(judge: str = "auto"):
+    """Decide which of the two traits a reply shows. `judge`: auto (the grader role if bound, else the
+    embedded similarity judge), grader, or embedded."""
+
+    async def score(state: TaskState, target: Target) -> Score:
+        a, b = state.metadata["trait_a"], state.metadata["trait_b"]
+        response = state.output.completion if state.output else ""
+        meta = {"trait_a": a, "trait_b": b, "truncated": bool(state.output and state.output.stop_reason == "max_tokens")}
+        if not response.strip():
+            return Score(value=INVALID, answer="", explanation="empty response: not judged",
+                         metadata={**meta, "winner": INVALID, "reason": "empty_response", "judge": "none"})
+        if _use_grader(judge):
+            grader = get_model(role="grader")
+            output = await grader.generate(judge_prompt(response, a, b), config=GenerateConfig(temperature=JUDGE_TEMPERATURE))
+            verdict = parse_choice(output.completion, (a, b))
+            winner = verdict.choice
+            return Score(
+                value=winner, answer=winner, explanation=output.completion,
+                metadata={**meta, "winner": winner, "reason": verdict.reason, "judge": str(grader)},
+            )
+        glosses = trait_glosses([a, b])
+        winner, margin, sims = similarity_choice(response, {a: glosses[a], b: glosses[b]})
+        return Score(
+            value=winner, answer=winner,
+            explanation=f"cosine({a})={sims[a]:.4f} cosine({b})={sims[b]:.4f}",
+            metadata={**meta, "winner": winner, "reason": "", "judge": EMBEDDED_SIMILARITY, "margin": margin},
+        )
+
+    return score

@@ -1,0 +1,109 @@
+"""The `charbench` command: one entry point, each subcommand a thin layer over a library function.
+
+User mistakes (`CharbenchError`) print one line and exit with code 2; completed work is never lost
+because every long step writes its results as it goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+from charbench.errors import CharbenchError
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _personas_list(args: argparse.Namespace) -> None:
+    from personas import list_personas
+
+    for name, persona in sorted(list_personas().items()):
+        print(f"{name:<15} {len(persona.traits):>2} traits  {persona.description}")
+
+
+def _personas_show(args: argparse.Namespace) -> None:
+    from personas import load_persona
+    from personas.prompting import constitution_system_prompt
+
+    persona = load_persona(args.name)
+    if args.system_prompt:
+        print(constitution_system_prompt(persona))
+        return
+    print(f"{persona.name}: {persona.description}\n")
+    for i, trait in enumerate(persona.traits, 1):
+        print(f"{i:>2}. {trait.statement}")
+        for q in trait.questions:
+            print(f"      - {q}")
+
+
+def _personas_validate(args: argparse.Namespace) -> None:
+    from personas import list_personas, load_persona_file
+
+    if args.paths:
+        for path in args.paths:
+            persona = load_persona_file(path)
+            print(f"ok  {path}  ({persona.name}, {len(persona.traits)} traits)")
+    else:
+        found = list_personas()
+        print(f"ok  {len(found)} personas valid: {', '.join(sorted(found))}")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from charbench.demo import run_demo
+
+    run_demo(limit=args.limit, model=args.model, max_tokens=args.max_tokens)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="charbench",
+        description="Evaluation-first benchmark harness for character training. "
+        "Models are Inspect models: charbench/smollm2-135m (embedded), charbench/prompt/<persona>/<base>, "
+        "charbench/steer/<coef>/<vector>, charbench/ft/<dir>.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    personas = sub.add_parser("personas", help="list, show or validate persona constitutions")
+    psub = personas.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = psub.add_parser("list", help="list every persona found (shipped + $CHARBENCH_PERSONAS)")
+    p.set_defaults(func=_personas_list)
+    p = psub.add_parser("show", help="print one persona's traits and questions")
+    p.add_argument("name", help="persona name or path to a YAML/JSON file")
+    p.add_argument("--system-prompt", action="store_true", help="print the system prompt built from it instead")
+    p.set_defaults(func=_personas_show)
+    p = psub.add_parser("validate", help="validate persona files (default: all found personas)")
+    p.add_argument("paths", nargs="*", help="YAML/JSON files to check")
+    p.set_defaults(func=_personas_validate)
+
+    demo = sub.add_parser("demo", help="the main job on the embedded model (what `make demo` runs)")
+    demo.add_argument("--limit", type=int, default=24, help="number of matchups (default 24)")
+    demo.add_argument("--max-tokens", type=int, default=96, help="new tokens per reply (default 96)")
+    demo.add_argument("--model", default="charbench/smollm2-135m", help="model to score")
+    demo.set_defaults(func=_demo)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except CharbenchError as err:
+        print(f"charbench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("charbench: interrupted (results written so far are kept)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""`make demo`: the revealed-preference tournament on the embedded model, small enough for 2 CPU cores."""
+
+from __future__ import annotations
+
+from charbench.paths import results_dir
+
+
+def run_demo(limit: int, model: str, max_tokens: int = 96) -> None:
+    from inspect_ai import eval
+
+    from bench.revealed_prefs.report import headline
+
+    print(f"charbench demo: {limit} matchups of bench/revealed_prefs on {model} (offline embedded judge)")
+    log = eval(
+        "bench/revealed_prefs",
+        model=model,
+        task_args={"n": limit, "max_tokens": max_tokens, "seed": 0},
+        log_dir=str(results_dir() / "logs"),
+        display="plain",
+    )[0]
+    if log.status != "success":
+        raise SystemExit(f"demo run ended with status {log.status}: see {log.location}")
+    print()
+    print(headline(log))
+    print(f"\nlog: {log.location}   (inspect view --log-dir {results_dir() / 'logs'})")
