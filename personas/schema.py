@@ -1,6 +1,8 @@
 """The typed shape of a constitution. Validation lives here so every consumer sees the same rules."""
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 MIN_TRAITS = 10
 MIN_QUESTIONS = 5
@@ -17,14 +19,9 @@ class Trait(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     statement: str
-    questions: list[str] = Field(min_length=MIN_QUESTIONS)
+    questions: list[Annotated[str, AfterValidator(_non_blank)]] = Field(min_length=MIN_QUESTIONS)
 
     _statement = field_validator("statement")(_non_blank)
-
-    @field_validator("questions")
-    @classmethod
-    def _questions_not_blank(cls, questions: list[str]) -> list[str]:
-        return [_non_blank(q) for q in questions]
 
 
 class Persona(BaseModel):

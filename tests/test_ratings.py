@@ -1,0 +1,69 @@
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from bench import ratings
+
+
+def truth(n_traits=144, std=100.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.Series(1000 + std * rng.standard_normal(n_traits), index=[f"t{i:03d}" for i in range(n_traits)])
+
+
+def test_elo_matches_a_hand_computed_three_match_example():
+    matches = pd.DataFrame(
+        {"trait_a": ["warm", "warm", "blunt"], "trait_b": ["blunt", "calm", "calm"], "winner": ["warm", "calm", "calm"]}
+    )
+    # 1) warm beats blunt at 1000/1000: +16 / -16.
+    # 2) calm (1000) beats warm (1016): expected(calm)=1/(1+10^(16/400)) = 0.476988; delta = 32*0.523012 = 16.7364
+    # 3) calm (1016.7364) beats blunt (984): expected(calm)=1/(1+10^((984-1016.7364)/400)) = 0.546969;
+    #    delta = 32*(1-0.546969) = 14.4970
+    result = ratings.elo(matches)["rating"]
+    assert result["warm"] == pytest.approx(1016 - 16.7364, abs=1e-3)
+    assert result["calm"] == pytest.approx(1000 + 16.7364 + 14.4970, abs=1e-3)
+    assert result["blunt"] == pytest.approx(984 - 14.4970, abs=1e-3)
+
+
+def test_invalid_rows_are_ignored_by_the_fits():
+    matches = pd.DataFrame({"trait_a": ["a", "a"], "trait_b": ["b", "b"], "winner": ["a", "invalid"]})
+    assert ratings.elo(matches)["matches"].sum() == 2  # one valid match, two participants
+
+
+def test_bradley_terry_recovers_a_simulated_ranking():
+    true = truth()
+    fitted = ratings.bradley_terry(ratings.simulate_matches(true, 25_000, seed=1))
+    assert spearmanr(fitted["rating"], true.reindex(fitted.index)).statistic >= 0.95
+    assert fitted["rating"].mean() == pytest.approx(1000, abs=1e-6)
+
+
+def test_elo_averaged_does_not_depend_on_row_order():
+    matches = ratings.simulate_matches(truth(20), 2_000, seed=2)
+    shuffled = matches.sample(frac=1.0, random_state=5)
+    a = ratings.elo_averaged(matches, orders=20, seed=0)["rating"]
+    b = ratings.elo_averaged(shuffled, orders=20, seed=0)["rating"]
+    single_a, single_b = ratings.elo(matches)["rating"], ratings.elo(shuffled)["rating"]
+    averaged_gap = (a - b.reindex(a.index)).abs().max()
+    single_gap = (single_a - single_b.reindex(single_a.index)).abs().max()
+    assert averaged_gap < single_gap / 2
+
+
+def test_bootstrap_intervals_cover_the_truth_near_the_nominal_rate():
+    coverages = []
+    for seed in range(4):
+        true = truth(40, seed=seed)
+        centred = true - true.mean() + 1000
+        table = ratings.bootstrap(ratings.simulate_matches(true, 8_000, seed=seed), n=100, seed=seed)
+        inside = (table["lo"] <= centred.reindex(table.index)) & (centred.reindex(table.index) <= table["hi"])
+        coverages.append(inside.mean())
+    assert 0.85 <= np.mean(coverages) <= 1.0
+
+
+def test_bootstrap_interval_contains_the_point_estimate():
+    table = ratings.bootstrap(ratings.simulate_matches(truth(30), 3_000, seed=3), n=100)
+    assert ((table["lo"] <= table["rating"]) & (table["rating"] <= table["hi"])).mean() > 0.95
+
+
+def test_spread_interval_brackets_the_spread():
+    spread, lo, hi = ratings.spread_interval(ratings.simulate_matches(truth(30), 5_000, seed=4), n=100)
+    assert lo <= spread <= hi and spread > 50
