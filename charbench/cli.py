@@ -83,12 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--model", default="charbench/smollm2-135m", help="model to score")
     demo.set_defaults(func=_demo)
 
-    for register in _EXTRA_COMMANDS:
+    for register in _extra_commands():
         register(sub)
     return parser
 
 
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
+    from charbench import prefs_cli, steer_cli
+
+    return [steer_cli.register, prefs_cli.register]
 
 
 def main(argv: list[str] | None = None) -> int:

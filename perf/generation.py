@@ -47,8 +47,10 @@ async def main() -> None:
     for label, concurrent in (("batched (16 at once)", True), ("one at a time", False)):
         elapsed, tokens = await timed(model, prompts, args.tokens, concurrent)
         rows.append((label, tokens, elapsed, tokens / elapsed))
-    print(f"model {args.model}, {args.prompts} prompts, {args.tokens} new tokens max, "
-          f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}); load + warm-up {load:.1f}s")
+    print(
+        f"model {args.model}, {args.prompts} prompts, {args.tokens} new tokens max, "
+        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}); load + warm-up {load:.1f}s"
+    )
     print(f"| {'mode':<22} | {'tokens':>6} | {'seconds':>7} | {'tokens/s':>8} |")
     print(f"|{'-' * 24}|{'-' * 8}|{'-' * 9}|{'-' * 10}|")
     for label, tokens, elapsed, rate in rows:

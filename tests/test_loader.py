@@ -5,7 +5,13 @@ import torch
 
 from bench.models import loader
 from bench.models.generation import Sampling, generate_chat
-from bench.models.loader import EMBEDDED_NAME, ModelNotFoundError, embedded_model_dir, load_causal_lm, resolve_source
+from bench.models.loader import (
+    EMBEDDED_NAME,
+    ModelNotFoundError,
+    embedded_model_dir,
+    load_causal_lm,
+    resolve_source,
+)
 
 
 def test_tiny_local_model_loads_and_generates(tiny_llama_dir):

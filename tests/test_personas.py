@@ -6,13 +6,26 @@ import pytest
 
 from personas import PersonaError, list_personas, load_persona, load_persona_file
 
-EXPECTED = {"sarcasm", "humor", "remorse", "goodness", "loving", "misalignment", "nonchalance",
-            "impulsiveness", "sycophancy", "mathematical", "poeticism"}
+EXPECTED = {
+    "sarcasm",
+    "humor",
+    "remorse",
+    "goodness",
+    "loving",
+    "misalignment",
+    "nonchalance",
+    "impulsiveness",
+    "sycophancy",
+    "mathematical",
+    "poeticism",
+}
 
 VALID = {
     "name": "tester",
     "description": "A test persona.",
-    "traits": [{"statement": f"I do thing {i}.", "questions": [f"Question {i}.{j}?" for j in range(5)]} for i in range(10)],
+    "traits": [
+        {"statement": f"I do thing {i}.", "questions": [f"Question {i}.{j}?" for j in range(5)]} for i in range(10)
+    ],
 }
 
 

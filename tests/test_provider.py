@@ -66,8 +66,15 @@ def test_unknown_persona_fails_at_start_up(tiny_llama_dir):
 
 @pytest.mark.parametrize(
     "name",
-    ["smollm2-135m", "prompt/sarcasm/smollm2-135m", "prompt/loving//abs/path", "steer/4@3-5/v.safetensors",
-     "steer/0.5/vectors/x.safetensors", "ft/out/adapter", "prompt/humor/org/model"],
+    [
+        "smollm2-135m",
+        "prompt/sarcasm/smollm2-135m",
+        "prompt/loving//abs/path",
+        "steer/4@3-5/v.safetensors",
+        "steer/0.5/vectors/x.safetensors",
+        "ft/out/adapter",
+        "prompt/humor/org/model",
+    ],
 )
 def test_model_names_round_trip(name):
     assert format_model_name(parse_model_name(name)) == f"charbench/{name}"

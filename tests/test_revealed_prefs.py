@@ -63,7 +63,9 @@ def scripted(texts):
     return get_model(
         "mockllm/model",
         custom_outputs=[
-            ModelOutput.from_content("mockllm/model", t).model_copy(update={"usage": ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)})
+            ModelOutput.from_content("mockllm/model", t).model_copy(
+                update={"usage": ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)}
+            )
             for t in texts
         ],
     )
@@ -73,14 +75,21 @@ def test_grader_path_counts_invalid_answers_by_reason(tmp_path):
     n = 4
     dataset, _ = tournament_dataset(n=n, seed=0, condition="like", traits=None, prompts="general")
     pairs = [(s.metadata["trait_a"], s.metadata["trait_b"]) for s in dataset]
-    judge_texts = [f"<answer>{pairs[0][0]}</answer>", "no tags at all", f"<answer>{pairs[2][1]}</answer>", "<answer>neither</answer>"]
+    judge_texts = [
+        f"<answer>{pairs[0][0]}</answer>",
+        "no tags at all",
+        f"<answer>{pairs[2][1]}</answer>",
+        "<answer>neither</answer>",
+    ]
     # samples run concurrently: give the grader one answer per sample keyed by order of calls is fragile,
     # so run with max_connections=1 / max_samples=1 to keep the order.
     log = eval(
         revealed_prefs(n=n, max_tokens=8),
         model=scripted(["a reply"] * n),
         model_roles={"grader": scripted(judge_texts)},
-        log_dir=str(tmp_path), max_samples=1, display="none",
+        log_dir=str(tmp_path),
+        max_samples=1,
+        display="none",
     )[0]
     metrics = {k: v.value for k, v in log.results.scores[0].metrics.items()}
     assert metrics["valid"] == 2 and metrics["invalid_rate"] == 0.5
@@ -90,8 +99,13 @@ def test_grader_path_counts_invalid_answers_by_reason(tmp_path):
 
 
 def test_end_to_end_on_the_embedded_model_with_offline_judge(tmp_path):
-    log = eval("bench/revealed_prefs", model="charbench/smollm2-135m", task_args={"n": 6, "max_tokens": 24},
-               log_dir=str(tmp_path), display="none")[0]
+    log = eval(
+        "bench/revealed_prefs",
+        model="charbench/smollm2-135m",
+        task_args={"n": 6, "max_tokens": 24},
+        log_dir=str(tmp_path),
+        display="none",
+    )[0]
     assert log.status == "success"
     metrics = {k: v.value for k, v in log.results.scores[0].metrics.items()}
     assert "invalid_rate" in metrics and metrics["matchups"] == 6

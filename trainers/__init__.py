@@ -1,0 +1,1 @@
+"""Character training: steering vectors now; DPO distillation + introspection SFT in a later issue."""

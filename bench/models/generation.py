@@ -76,7 +76,7 @@ def _generate_batch(
     if sampling.stop:
         kwargs.update(stop_strings=list(sampling.stop), tokenizer=tokenizer)
     torch.manual_seed(batch_seed(sampling.seed, prompts))
-    with torch.inference_mode(), (intervention() if intervention else contextlib.nullcontext()):
+    with torch.inference_mode(), intervention() if intervention else contextlib.nullcontext():
         sequences = model.generate(**inputs, **kwargs)
     new_tokens = sequences[:, inputs["input_ids"].shape[1] :]
     eos_ids = _eos_ids(loaded)

