@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.charbench-installed
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
-DEMO_LIMIT ?= 24
+DEMO_LIMIT ?= 36
 
 .PHONY: demo test install lint perf clean-cache
 

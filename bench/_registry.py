@@ -10,4 +10,5 @@ def charbench():
     return CharbenchAPI
 
 
+from bench.coherence.coherence import coherence, responses  # noqa: E402,F401
 from bench.revealed_prefs.revealed_prefs import revealed_prefs  # noqa: E402,F401

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 ELO_SCALE = 400.0 / np.log(10.0)
-BT_PRIOR = 1e-3  # choix's `alpha` (a weak prior): unbeaten traits stay finite; larger values shrink the
+BT_PRIOR = 0.01  # choix's `alpha` (a weak prior): unbeaten traits stay finite; larger values shrink the
 # spread visibly (alpha=0.5 halves it at 25k matchups over 144 traits, measured in perf/ratings.py)
 
 Fit = Callable[[pd.DataFrame], pd.DataFrame]
@@ -105,7 +105,10 @@ def _draws(matches: pd.DataFrame, fit: Fit, n: int, seed: int) -> tuple[pd.DataF
             pick = rng.integers(0, len(winners), len(winners))
             w, lo = winners[pick], losers[pick]
             present = np.bincount(w, minlength=len(traits)) + np.bincount(lo, minlength=len(traits)) > 0
-            draws.append(pd.Series(fast(len(traits), w, lo), index=traits)[present])
+            draw = pd.Series(fast(len(traits), w, lo), index=traits)[present]
+            if fit is bradley_terry:  # BT fixes only differences: anchor each draw on the point fit's level
+                draw = draw - draw.mean() + point["rating"].reindex(draw.index).mean()
+            draws.append(draw)
     else:
         for _ in range(n):
             draws.append(fit(matches.iloc[rng.integers(0, len(matches), len(matches))])["rating"])

@@ -78,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_personas_validate)
 
     demo = sub.add_parser("demo", help="the main job on the embedded model (what `make demo` runs)")
-    demo.add_argument("--limit", type=int, default=24, help="number of matchups (default 24)")
-    demo.add_argument("--max-tokens", type=int, default=96, help="new tokens per reply (default 96)")
+    demo.add_argument("--limit", type=int, default=36, help="number of matchups (default 36)")
+    demo.add_argument("--max-tokens", type=int, default=64, help="new tokens per reply (default 64)")
     demo.add_argument("--model", default="charbench/smollm2-135m", help="model to score")
     demo.set_defaults(func=_demo)
 

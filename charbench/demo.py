@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from charbench.paths import results_dir
 
+DEMO_TRAITS = "traits-demo-12.txt"  # 12 of the 144 words, so each plays several matches in a short run
 
-def run_demo(limit: int, model: str, max_tokens: int = 96) -> None:
+
+def run_demo(limit: int, model: str, max_tokens: int = 64) -> None:
     from inspect_ai import eval
 
+    from bench.revealed_prefs.dataset import DATA_DIR
     from bench.revealed_prefs.report import headline
 
-    print(f"charbench demo: {limit} matchups of bench/revealed_prefs on {model} (offline embedded judge)")
+    print(
+        f"charbench demo: {limit} matchups over 12 traits of bench/revealed_prefs on {model} "
+        "(offline embedded judge; a smoke run, not a measurement)"
+    )
     log = eval(
         "bench/revealed_prefs",
         model=model,
-        task_args={"n": limit, "max_tokens": max_tokens, "seed": 0},
+        task_args={"n": limit, "max_tokens": max_tokens, "seed": 0, "traits": str(DATA_DIR / DEMO_TRAITS)},
         log_dir=str(results_dir() / "logs"),
         display="plain",
     )[0]

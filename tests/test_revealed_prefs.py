@@ -2,12 +2,12 @@ from collections import Counter
 
 import pytest
 from inspect_ai import eval
-from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
 from bench.judges.parsing import parse_choice
 from bench.revealed_prefs.dataset import draw_matchups, load_traits, tournament_dataset
 from bench.revealed_prefs.report import ratings_from_log
 from bench.revealed_prefs.revealed_prefs import revealed_prefs
+from tests.helpers import scripted
 
 
 def test_default_traits_are_the_144_reference_words():
@@ -57,18 +57,6 @@ def test_dataset_records_prompt_ids_and_system_prompt():
 def test_judge_parsing(raw, choice, reason):
     verdict = parse_choice(raw, ("warm", "blunt"))
     assert (verdict.choice, verdict.reason) == (choice, reason)
-
-
-def scripted(texts):
-    return get_model(
-        "mockllm/model",
-        custom_outputs=[
-            ModelOutput.from_content("mockllm/model", t).model_copy(
-                update={"usage": ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)}
-            )
-            for t in texts
-        ],
-    )
 
 
 def test_grader_path_counts_invalid_answers_by_reason(tmp_path):

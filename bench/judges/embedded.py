@@ -28,3 +28,31 @@ def similarity_choice(response: str, candidates: dict[str, str]) -> tuple[str, f
     ranked = sorted(sims, key=sims.get, reverse=True)
     margin = sims[ranked[0]] - sims[ranked[1]] if len(ranked) > 1 else 0.0
     return ranked[0], margin, sims
+
+
+EMBEDDED_CHAT = "smollm2-135m"
+
+
+def forced_choice(prompt: str, options: tuple[str, ...], prefill: str = "<answer>") -> tuple[str, dict[str, float]]:
+    """Ask the embedded chat model and read its verdict from next-token log-probabilities.
+
+    After the prompt and a prefilled `<answer>`, the option whose first token is most probable wins,
+    so the judge always gives a valid answer (its position bias shows up as order inconsistency).
+    """
+    import torch
+
+    from bench.models.generation import render_chat
+    from bench.models.loader import load_causal_lm
+
+    loaded = load_causal_lm(EMBEDDED_CHAT)
+    text = render_chat(
+        loaded.tokenizer, [{"role": "user", "content": prompt}, {"role": "assistant", "content": prefill}]
+    )
+    ids = loaded.tokenizer(text, return_tensors="pt", add_special_tokens=False).to(loaded.model.device)
+    with torch.inference_mode():
+        logprobs = torch.log_softmax(loaded.model(**ids).logits[0, -1].float(), dim=-1)
+    scores = {}
+    for option in options:
+        token = loaded.tokenizer(option, add_special_tokens=False)["input_ids"][0]
+        scores[option] = float(logprobs[token])
+    return max(scores, key=scores.get), scores

@@ -47,7 +47,13 @@ class Completion:
 
 
 def render_chat(tokenizer: Any, messages: Messages) -> str:
-    """The chat-template text that starts the assistant's turn."""
+    """The chat-template text that starts the assistant's turn.
+
+    A conversation that ends with an assistant message is a prefill: the model continues that text.
+    """
+    if messages and messages[-1]["role"] == "assistant":
+        head = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=False)
+        return head + messages[-1]["content"]
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 

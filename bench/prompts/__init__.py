@@ -70,6 +70,8 @@ def _first_user_turn(row: dict) -> str | None:
             for turn in turns:
                 if isinstance(turn, dict) and turn.get("role", turn.get("from")) in ("user", "human"):
                     return turn.get("content", turn.get("value"))
+                if isinstance(turn, dict) and isinstance(turn.get("input"), str):  # Pure-Dove style
+                    return turn["input"]
     for key in ("prompt", "instruction", "text", "input"):
         if isinstance(row.get(key), str):
             return row[key]
@@ -93,6 +95,16 @@ def _read_hf(spec: str) -> list[UserPrompt]:
         if text and text.strip():
             prompts.append(UserPrompt(f"{name.split('/')[-1]}-{i:06d}", text.strip()))
     return prompts
+
+
+def hf_dataset_cached(name: str) -> bool:
+    """Whether a hub dataset is in the local Hugging Face cache (checked on disk, no network)."""
+    import os
+
+    root = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME", os.path.join(Path.home(), ".cache", "huggingface")), "hub"
+    )
+    return (Path(root) / f"datasets--{name.replace('/', '--')}").is_dir()
 
 
 def load_prompts(spec: str = "general") -> list[UserPrompt]:
@@ -121,3 +133,12 @@ def split_by_prompt(prompts: list[UserPrompt], held_out: float = 0.3, salt: str 
         bucket = int(hashlib.sha256(f"{salt}:{p.id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         (test if bucket < held_out else train).append(p)
     return train, test
+
+
+def sample_prompts(prompts: list[UserPrompt], n: int | None, seed: int) -> list[UserPrompt]:
+    """A seeded subset of `n` prompts in a seeded order (all of them when n is None or too large)."""
+    import random
+
+    chosen = list(prompts)
+    random.Random(seed).shuffle(chosen)
+    return chosen if n is None else chosen[:n]
