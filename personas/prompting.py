@@ -28,3 +28,15 @@ def constitution_system_prompt(persona: Persona, *, disclose: bool = True) -> st
     description = persona.description[0].lower() + persona.description[1:]
     text = CONSTITUTION_TEMPLATE.format(description_lower=description, statements=statements)
     return text if disclose else text + NO_DISCLOSURE
+
+
+def with_constitution(persona: Persona, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The prompted method: the constitution becomes the first system message.
+
+    An existing system message is kept after the constitution in the same message, because many chat
+    templates accept only one system turn.
+    """
+    system = constitution_system_prompt(persona)
+    if messages and messages[0]["role"] == "system":
+        return [{"role": "system", "content": system + "\n\n" + messages[0]["content"]}] + messages[1:]
+    return [{"role": "system", "content": system}] + messages

@@ -117,6 +117,14 @@ def resolve_source(spec: str) -> str:
     return spec
 
 
+def hf_cache_has(repo: str, repo_type: str = "model") -> bool:
+    """Whether a hub repo is in the local Hugging Face cache (checked on disk, no network)."""
+    root = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME", os.path.join(Path.home(), ".cache", "huggingface")), "hub"
+    )
+    return (Path(root) / f"{repo_type}s--{repo.replace('/', '--')}").is_dir()
+
+
 def _adapter_base(source: str) -> str | None:
     config = Path(source) / "adapter_config.json"
     if not config.is_file():

@@ -38,20 +38,13 @@ def _as_bool(value: Any) -> bool:
 
 
 def persona_messages(spec: MethodSpec, messages: Messages) -> Messages:
-    """Apply the prompted method: the constitution becomes the first system message.
-
-    An existing system message is kept after the constitution in the same message, because many
-    chat templates accept only one system turn.
-    """
+    """Apply the prompted method (constitution as first system message); other methods pass through."""
     if spec.method != "prompt":
         return messages
     from personas import load_persona
-    from personas.prompting import constitution_system_prompt
+    from personas.prompting import with_constitution
 
-    system = constitution_system_prompt(load_persona(spec.persona or ""))
-    if messages and messages[0]["role"] == "system":
-        return [{"role": "system", "content": system + "\n\n" + messages[0]["content"]}] + messages[1:]
-    return [{"role": "system", "content": system}] + messages
+    return with_constitution(load_persona(spec.persona or ""), messages)
 
 
 class CharbenchAPI(ModelAPI):

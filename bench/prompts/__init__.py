@@ -99,12 +99,9 @@ def _read_hf(spec: str) -> list[UserPrompt]:
 
 def hf_dataset_cached(name: str) -> bool:
     """Whether a hub dataset is in the local Hugging Face cache (checked on disk, no network)."""
-    import os
+    from bench.models.loader import hf_cache_has
 
-    root = os.environ.get("HF_HUB_CACHE") or os.path.join(
-        os.environ.get("HF_HOME", os.path.join(Path.home(), ".cache", "huggingface")), "hub"
-    )
-    return (Path(root) / f"datasets--{name.replace('/', '--')}").is_dir()
+    return hf_cache_has(name, "dataset")
 
 
 def load_prompts(spec: str = "general") -> list[UserPrompt]:
