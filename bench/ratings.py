@@ -132,10 +132,18 @@ def bootstrap(matches: pd.DataFrame, fit: Fit = bradley_terry, n: int = 200, see
 def spread_interval(
     matches: pd.DataFrame, fit: Fit = bradley_terry, n: int = 200, seed: int = 0
 ) -> tuple[float, float, float]:
-    """Rating spread (population std over traits) with a bootstrap 95% interval."""
+    """Rating spread (population std over traits) with a bootstrap 95% interval.
+
+    Resampling adds noise to every refit, so resampled spreads sit above the point estimate (by a
+    lot when traits have few matches); the interval keeps the bootstrap's width but is centred on the
+    point estimate (shifted by point - median of the draws).
+    """
     point, draws = _draws(matches, fit, n, seed)
-    values = [float(d.std(ddof=0)) for d in draws]
-    return float(point["rating"].std(ddof=0)), float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
+    values = np.array([float(d.std(ddof=0)) for d in draws])
+    spread = float(point["rating"].std(ddof=0))
+    shift = spread - float(np.median(values))
+    lo, hi = float(np.quantile(values, 0.025)) + shift, float(np.quantile(values, 0.975)) + shift
+    return spread, max(0.0, lo), hi
 
 
 def simulate_matches(true_ratings: pd.Series, n: int, seed: int = 0) -> pd.DataFrame:

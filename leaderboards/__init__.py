@@ -1,0 +1,1 @@
+"""Leaderboards built only from Inspect logs: CSV, Markdown and a self-contained web page."""

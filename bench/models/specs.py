@@ -101,3 +101,23 @@ def _format_layers(layers: tuple[int, ...]) -> str:
     if len(layers) > 1 and list(layers) == list(range(layers[0], layers[-1] + 1)):
         return f"{layers[0]}-{layers[-1]}"
     return ",".join(str(x) for x in layers)
+
+
+def describe_model(model: str) -> dict[str, str | None]:
+    """Method label, base model and persona of an Inspect model name, for tables and log metadata.
+
+    Non-charbench models (`vllm/...`, `openai-api/...`) are reported as base models of themselves.
+    """
+    if not model.startswith("charbench/"):
+        return {"method": "base", "base": model, "persona": None}
+    spec = parse_model_name(model.removeprefix("charbench/"))
+    persona, base = spec.persona, spec.base
+    if spec.method == "steer":
+        from trainers.steering import SteeringVector
+
+        try:
+            meta = SteeringVector.load(spec.vector or "").metadata
+            base, persona = meta["base_model"], meta.get("persona")
+        except CharbenchError:
+            base = "?"
+    return {"method": spec.label, "base": base, "persona": persona}

@@ -1,0 +1,104 @@
+"""`charbench score`, `charbench compare` and `charbench leaderboard`."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def _config(args: argparse.Namespace):
+    from charbench.scoring import SuiteConfig
+
+    base = SuiteConfig.small() if args.small else SuiteConfig()
+    for name in ("matchups", "prompts", "max_tokens", "seed", "classifier", "grader"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(base, name, value)
+    return base
+
+
+def _print_summary(label: str, logs) -> None:
+    from charbench.scoring import summarize
+
+    print(f"\n== {label}")
+    for task, text in summarize(logs):
+        print(f"  {task:<22} {text}")
+
+
+def _score(args: argparse.Namespace) -> None:
+    from charbench.scoring import score_model
+
+    config = _config(args)
+    logs = score_model(args.model, args.persona, config, baseline=args.baseline)
+    _print_summary(args.model, logs)
+    for skipped in config.skipped:
+        print(f"  {skipped:<22} skipped: pass --classifier DIR (charbench classifier train)")
+    if not args.baseline:
+        print(f"  {'bench/coherence':<22} skipped: pass --baseline MODEL to judge coherence against it")
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from charbench.scoring import compare_methods
+
+    start = time.perf_counter()
+    config = _config(args)
+    results = compare_methods(
+        args.persona,
+        args.base,
+        config,
+        adapter=args.adapter,
+        vector=args.vector,
+        coef=args.coef,
+        classifier_prompts=args.classifier_prompts,
+    )
+    for label, logs in results.items():
+        _print_summary(f"{label}: {logs[0].eval.model}", logs)
+    print(f"\nclassifier: {config.classifier}   wall time: {time.perf_counter() - start:.0f}s")
+
+
+def _leaderboard(args: argparse.Namespace) -> None:
+    from leaderboards.build import build_leaderboard
+
+    paths = build_leaderboard(args.log_dir, csv=args.csv, markdown=args.markdown, html_path=args.html)
+    for path in paths:
+        print(f"wrote {path}")
+
+
+def _suite_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--persona", required=True, help="persona name or file")
+    p.add_argument("--small", action="store_true", help="CPU-sized settings: 24 matchups, 3 prompts, 48 tokens")
+    p.add_argument("--matchups", type=int, help="revealed_prefs matchups (default 2000)")
+    p.add_argument("--prompts", type=int, help="robustness/coherence prompts (default 100)")
+    p.add_argument("--max-tokens", type=int, help="new tokens per reply (default 512)")
+    p.add_argument("--seed", type=int, help="seed for every random choice (default 0)")
+    p.add_argument("--classifier", help="persona classifier dir for bench/robustness")
+    p.add_argument("--grader", help="judge model for revealed_prefs and coherence (default: offline embedded)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="run the whole suite on one model (resumable eval set in results/logs)")
+    p.add_argument("model", help="an Inspect model, e.g. charbench/prompt/loving/smollm2-135m")
+    p.add_argument("--baseline", help="model to judge coherence against (default: coherence skipped)")
+    _suite_args(p)
+    p.set_defaults(func=_score)
+
+    p = sub.add_parser("compare", help="score base, prompted, steered and fine-tuned versions of one base model")
+    p.add_argument("--base", required=True, help="base model: smollm2-135m, a dir or a hub id")
+    p.add_argument("--adapter", help="LoRA adapter or merged checkpoint dir (the fine-tuned method)")
+    p.add_argument("--vector", help="steering vector (default: extract, then calibrate)")
+    p.add_argument("--coef", type=float, help="steering coefficient (default: the vector's calibrated one)")
+    p.add_argument(
+        "--classifier-prompts",
+        type=int,
+        default=12,
+        help="prompts per persona for the quick classifier when --classifier is not given (default 12)",
+    )
+    _suite_args(p)
+    p.set_defaults(func=_compare)
+
+    p = sub.add_parser("leaderboard", help="build CSV, Markdown and a web page from the logs")
+    p.add_argument("log_dir", nargs="?", default=None, help="log directory (default results/logs)")
+    p.add_argument("--csv", default=None, help="default results/leaderboard.csv")
+    p.add_argument("--markdown", default=None, help="default leaderboards/leaderboard.md")
+    p.add_argument("--html", default=None, help="default leaderboards/index.html")
+    p.set_defaults(func=_leaderboard)

@@ -1,0 +1,210 @@
+"""`charbench score` and `charbench compare`: the whole suite, one resolved config, through eval_set.
+
+Every method is scored by the same tasks with the same settings; `compare` only changes the model.
+Logs go to `results/logs/<run>/` (one eval-set directory per model and persona, so an interrupted run
+resumes where it stopped) and carry `persona`, `method`, `base` and the config in their metadata.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from inspect_ai import Task
+from inspect_ai.log import EvalLog
+
+from bench.models.specs import describe_model
+from charbench.errors import CharbenchError
+from charbench.paths import results_dir
+
+
+@dataclass
+class SuiteConfig:
+    """One config for every method. Defaults are for real runs; the CLI's --small sets CPU-sized ones."""
+
+    matchups: int = 2000
+    prompts: int = 100
+    max_tokens: int = 512
+    seed: int = 0
+    classifier: str | None = None
+    grader: str | None = None
+    skipped: list[str] = field(default_factory=list)
+
+    @classmethod
+    def small(cls, **overrides) -> SuiteConfig:
+        return cls(**{"matchups": 24, "prompts": 3, "max_tokens": 48, **overrides})
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[-80:]
+
+
+def suite_tasks(persona: str, config: SuiteConfig, baseline: str | None) -> list[Task]:
+    from bench.coherence.coherence import coherence
+    from bench.revealed_prefs.revealed_prefs import revealed_prefs
+    from bench.robustness.robustness import robustness
+
+    tasks = [revealed_prefs(n=config.matchups, seed=config.seed, max_tokens=config.max_tokens)]
+    if config.classifier:
+        tasks.append(
+            robustness(
+                persona=persona,
+                classifier=config.classifier,
+                n=config.prompts,
+                seed=config.seed,
+                max_tokens=config.max_tokens,
+            )
+        )
+    elif "robustness" not in config.skipped:
+        config.skipped.append("robustness")
+    if baseline:
+        tasks.append(coherence(persona=persona, n=config.prompts, seed=config.seed, max_tokens=config.max_tokens))
+    return tasks
+
+
+def score_model(
+    model: str,
+    persona: str,
+    config: SuiteConfig,
+    baseline: str | None = None,
+    log_root: Path | None = None,
+    display: str = "plain",
+) -> list[EvalLog]:
+    """Run the suite on one model; returns the logs (resumes an interrupted run in the same directory)."""
+    from inspect_ai import eval_set
+
+    from personas import load_persona
+
+    load_persona(persona)
+    info = describe_model(model)
+    run = _slug(f"{model.removeprefix('charbench/')}--{persona}" + (f"--vs-{baseline}" if baseline else ""))
+    log_dir = (log_root or results_dir() / "logs") / run
+    roles = {}
+    if baseline:
+        roles["baseline"] = baseline
+    if config.grader:
+        roles["grader"] = config.grader
+    metadata = {"persona": persona, "method": info["method"], "base": info["base"], "config": asdict(config)}
+    if baseline:
+        metadata["baseline"] = baseline
+        metadata["baseline_method"] = describe_model(baseline)["method"]
+    success, logs = eval_set(
+        suite_tasks(persona, config, baseline),
+        log_dir=str(log_dir),
+        model=model,
+        model_roles=roles or None,
+        metadata=metadata,
+        display=display,
+        retry_attempts=1,
+        log_dir_allow_dirty=True,
+    )
+    if not success:
+        raise CharbenchError(f"scoring {model} did not finish: re-run the same command to resume ({log_dir})")
+    return logs
+
+
+def summarize(logs: list[EvalLog]) -> list[tuple[str, str]]:
+    """(task, one-line headline with intervals and counts) for printing."""
+    lines = []
+    for log in logs:
+        m = {k: v.value for k, v in log.results.scores[0].metrics.items()} if log.results and log.results.scores else {}
+        task = log.eval.task
+        if task.endswith("revealed_prefs") and "spread" in m:
+            top = [k.split("_", 1)[1] for k in sorted(m) if k.startswith("top0")][:3]
+            text = (
+                f"spread {m['spread']:.0f} [{m['spread_lo']:.0f}, {m['spread_hi']:.0f}], "
+                f"valid {int(m['valid'])}/{int(m['matchups'])}, invalid {m['invalid_rate']:.1%}, top: {', '.join(top)}"
+            )
+        elif task.endswith("robustness") and "normal_accuracy" in m:
+            text = (
+                f"accuracy normal {m['normal_accuracy']:.2f} [{m['normal_accuracy_lo']:.2f}, "
+                f"{m['normal_accuracy_hi']:.2f}] (n={int(m['normal_n'])}), adversarial "
+                f"{m.get('adversarial_accuracy', float('nan')):.2f} +- {m.get('adversarial_accuracy_se', 0):.2f} "
+                f"over {int(m.get('instructions', 0))} instructions"
+            )
+        elif task.endswith("coherence") and "pairs" in m:
+            win = (
+                f"{m['win_rate']:.2f} [{m['win_rate_lo']:.2f}, {m['win_rate_hi']:.2f}]"
+                if "win_rate" in m
+                else "n/a (no consistent pair)"
+            )
+            text = (
+                f"win rate {win} over {int(m['wins'] + m['losses'])} consistent of {int(m['pairs'])} pairs, "
+                f"consistency {m['consistency_rate']:.2f}, invalid {m['invalid_rate']:.1%}"
+            )
+        else:
+            text = f"status {log.status}"
+        lines.append((task, text))
+    return lines
+
+
+def compare_methods(
+    persona: str,
+    base: str,
+    config: SuiteConfig,
+    adapter: str | None = None,
+    vector: str | None = None,
+    coef: float | None = None,
+    classifier_prompts: int = 12,
+    log_root: Path | None = None,
+) -> dict[str, list[EvalLog]]:
+    """Score base, prompted, steered and (if given) fine-tuned versions of `base` with one config."""
+    from trainers.steering import SteeringVector
+
+    if config.classifier is None:
+        config.classifier = str(quick_classifier(base, classifier_prompts, config))
+    if vector is None:
+        vector = str(_vector_for(persona, base))
+    if coef is None:
+        coef = (SteeringVector.load(vector).metadata.get("calibration") or {}).get("coef")
+        if coef is None:
+            from trainers.calibration import calibrate
+
+            coef = calibrate(vector, max_new_tokens=config.max_tokens)["coef"]
+    prompted = f"charbench/prompt/{persona}/{base}"
+    models = {"base": f"charbench/{base}", "prompted": prompted, "steered": f"charbench/steer/{coef:g}/{vector}"}
+    if adapter:
+        models["fine-tuned"] = f"charbench/ft/{adapter}"
+    results = {}
+    for label, model in models.items():
+        baseline = None if label in ("base", "prompted") else prompted
+        if label == "prompted":
+            baseline = models["base"]
+        results[label] = score_model(model, persona, config, baseline=baseline, log_root=log_root)
+    return results
+
+
+def _vector_for(persona: str, base: str) -> Path:
+    from trainers.steering import extract
+
+    path = results_dir() / "vectors" / f"{persona}-{_slug(base)}-mean-diff.safetensors"
+    if not path.is_file():
+        extract(persona, base).save(path)
+    return path
+
+
+def quick_classifier(base: str, prompts: int, config: SuiteConfig) -> Path:
+    """A small all-persona classifier from the prompted method on `base` (cached by base and size)."""
+    from bench.prompts import sample_prompts
+    from bench.robustness.dataset import classifier_training_prompts
+    from personas import list_personas
+    from trainers.classifier import ClassifierConfig, generate_rows, train_classifier
+
+    out = results_dir() / "classifiers" / f"quick-{_slug(base)}-{prompts}"
+    if (out / "labels.json").is_file():
+        return out
+    chosen = sample_prompts(classifier_training_prompts(), prompts, config.seed)
+    personas = sorted(list_personas())
+    data = out.with_name(out.name + ".data.jsonl")
+    data.parent.mkdir(parents=True, exist_ok=True)
+    rows = generate_rows(
+        personas, chosen, generator=base, out_jsonl=data, max_new_tokens=config.max_tokens, seed=config.seed
+    )
+    train_classifier(
+        rows,
+        out,
+        ClassifierConfig(backbone="auto", epochs=3, seed=config.seed),
+        [f"prompted:{base} ({prompts} prompts)"],
+    )
+    return out

@@ -1,0 +1,166 @@
+"""Turn a directory of Inspect logs into one table: rows = base model x persona x method.
+
+Nothing is recomputed from anything but the logs: headline metrics come from each log's results,
+and the quantities that span logs (Spearman against the base model's ranking, macro-F1 across
+personas) are recomputed from the per-sample scores stored in them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
+
+from bench.models.specs import describe_model
+
+
+@dataclass
+class RunLogs:
+    """The newest successful log of each task for one (base, persona, method) row."""
+
+    base: str
+    persona: str
+    method: str
+    model: str
+    prefs: EvalLog | None = None
+    robustness: EvalLog | None = None
+    coherence: dict[str, EvalLog] = field(default_factory=dict)  # baseline method -> log
+
+
+def _metrics(log: EvalLog) -> dict[str, float]:
+    if not log.results or not log.results.scores:
+        return {}
+    return {k: v.value for k, v in log.results.scores[0].metrics.items()}
+
+
+def _identity(log: EvalLog) -> tuple[str, str, str]:
+    meta = log.eval.metadata or {}
+    info = describe_model(log.eval.model)
+    persona = meta.get("persona") or log.eval.task_args.get("persona") or info["persona"] or "-"
+    return meta.get("base") or info["base"] or "?", persona, meta.get("method") or info["method"]
+
+
+def collect(log_dir: str | Path) -> dict[tuple[str, str, str], RunLogs]:
+    runs: dict[tuple[str, str, str], RunLogs] = {}
+    infos = sorted(list_eval_logs(str(log_dir), recursive=True), key=lambda i: i.mtime or 0)
+    for info in infos:
+        log = read_eval_log(info, header_only=True)
+        if log.status != "success":
+            continue
+        key = _identity(log)
+        run = runs.setdefault(key, RunLogs(*key, model=log.eval.model))
+        task = log.eval.task
+        if task.endswith("revealed_prefs"):
+            run.prefs = log
+        elif task.endswith("robustness"):
+            run.robustness = log
+        elif task.endswith("coherence"):
+            baseline = (log.eval.metadata or {}).get("baseline_method")
+            if baseline is None:
+                roles = log.eval.model_roles or {}
+                baseline = describe_model(roles["baseline"].model)["method"] if "baseline" in roles else "log"
+            run.coherence[baseline] = log
+    return runs
+
+
+def _full(log: EvalLog) -> EvalLog:
+    return read_eval_log(log.location)
+
+
+def _prefs_matches(log: EvalLog) -> pd.DataFrame:
+    from bench.revealed_prefs.compare import matches_from_log
+
+    return matches_from_log(log.location)[0]
+
+
+def build_table(runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100) -> tuple[pd.DataFrame, dict]:
+    """The leaderboard table, plus each row's trait-shift comparison against its base (for plots)."""
+    from bench.revealed_prefs.compare import compare_frames
+    from bench.robustness.report import macro_f1, rows_from_logs
+
+    base_prefs: dict[str, EvalLog] = {}
+    for run in runs.values():
+        if run.method == "base" and run.prefs is not None:
+            base_prefs[run.base] = run.prefs
+    # macro-F1 over personas, for methods whose robustness logs cover every classifier label
+    coverage: dict[tuple[str, str], list[EvalLog]] = {}
+    for run in runs.values():
+        if run.robustness is not None:
+            coverage.setdefault((run.base, run.method), []).append(run.robustness)
+    macro: dict[tuple[str, str], tuple[float, float]] = {}
+    for key, logs in coverage.items():
+        labels = set((logs[0].eval.metadata or {}).get("labels") or [])
+        personas = {lg.eval.task_args.get("persona") for lg in logs}
+        if labels and labels <= personas:
+            frame = rows_from_logs([lg.location for lg in logs])
+            normal = frame[frame["split"] == "normal"]
+            adversarial = frame[frame["split"] == "adversarial"]
+            macro[key] = (
+                macro_f1(normal, sorted(labels)) if len(normal) else np.nan,
+                macro_f1(adversarial, sorted(labels)) if len(adversarial) else np.nan,
+            )
+    rows, shifts = [], {}
+    for run in sorted(runs.values(), key=lambda r: (r.base, r.persona, r.method)):
+        row: dict[str, object] = {"base": run.base, "persona": run.persona, "method": run.method, "model": run.model}
+        if run.prefs is not None:
+            m = _metrics(run.prefs)
+            row.update(
+                prefs_matchups=m.get("matchups"),
+                prefs_valid=m.get("valid"),
+                prefs_invalid_rate=m.get("invalid_rate"),
+                prefs_spread=m.get("spread"),
+                prefs_spread_lo=m.get("spread_lo"),
+                prefs_spread_hi=m.get("spread_hi"),
+                prefs_judge=_judge(run.prefs, "trait_judge"),
+            )
+            reference = base_prefs.get(run.base)
+            if reference is not None and reference is not run.prefs:
+                try:
+                    result = compare_frames(_prefs_matches(reference), _prefs_matches(run.prefs), n=bootstrap)
+                    shifts[(run.base, run.persona, run.method)] = result
+                    row.update(
+                        prefs_spearman_vs_base=result["spearman"],
+                        prefs_spearman_lo=result["spearman_ci"][0],
+                        prefs_spearman_hi=result["spearman_ci"][1],
+                    )
+                except Exception:  # too few shared traits: leave the cells empty rather than invent a number
+                    pass
+        if run.robustness is not None:
+            m = _metrics(run.robustness)
+            row.update(
+                robust_normal_acc=m.get("normal_accuracy"),
+                robust_normal_lo=m.get("normal_accuracy_lo"),
+                robust_normal_hi=m.get("normal_accuracy_hi"),
+                robust_adv_acc=m.get("adversarial_accuracy"),
+                robust_adv_se=m.get("adversarial_accuracy_se"),
+                robust_samples=(m.get("normal_n") or 0) + (m.get("adversarial_n") or 0),
+                classifier=Path(str(run.robustness.eval.task_args.get("classifier", ""))).name,
+            )
+            if (run.base, run.method) in macro:
+                row["robust_macro_f1_normal"], row["robust_macro_f1_adv"] = macro[(run.base, run.method)]
+        for baseline, log in sorted(run.coherence.items()):
+            m = _metrics(log)
+            row.update(
+                {
+                    f"coh_win_vs_{baseline}": m.get("win_rate"),
+                    f"coh_win_vs_{baseline}_lo": m.get("win_rate_lo"),
+                    f"coh_win_vs_{baseline}_hi": m.get("win_rate_hi"),
+                    f"coh_consistency_vs_{baseline}": m.get("consistency_rate"),
+                    f"coh_invalid_rate_vs_{baseline}": m.get("invalid_rate"),
+                    f"coh_pairs_vs_{baseline}": m.get("pairs"),
+                    "coh_judge": _judge(log, "pairwise_judge"),
+                }
+            )
+        rows.append(row)
+    return pd.DataFrame(rows), shifts
+
+
+def _judge(log: EvalLog, scorer: str) -> str:
+    full = _full(log)
+    names = {s.scores[scorer].metadata.get("judge") for s in full.samples or [] if s.scores and scorer in s.scores}
+    names.discard(None)
+    names.discard("none")
+    return ", ".join(sorted(names))
