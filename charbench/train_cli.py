@@ -1,0 +1,159 @@
+"""`charbench train distill | dpo | introspect | sft | merge | all`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _distill(args: argparse.Namespace) -> None:
+    from trainers.distill import DistillConfig, distill
+
+    manifest = distill(
+        DistillConfig(
+            persona=args.persona,
+            teacher=args.teacher,
+            student=args.student,
+            out=args.out,
+            repeats=args.repeats,
+            limit=args.limit,
+            max_new_tokens=args.max_new_tokens,
+            seed=args.seed,
+        )
+    )
+    print(json.dumps(manifest["counts"], indent=2))
+    print(f"pairs: {args.out}/pairs.jsonl")
+
+
+def _dpo(args: argparse.Namespace) -> None:
+    from trainers.finetune import DPOSettings, train_dpo
+
+    settings = DPOSettings(
+        learning_rate=args.lr,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        beta=args.beta,
+        nll_weight=args.nll_weight,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+        seed=args.seed,
+    )
+    print(f"adapter: {train_dpo(args.data, args.model, args.out, settings)}")
+
+
+def _sft(args: argparse.Namespace) -> None:
+    from trainers.finetune import SFTSettings, train_sft
+
+    settings = SFTSettings(
+        learning_rate=args.lr,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+        seed=args.seed,
+    )
+    print(f"adapter: {train_sft(args.data, args.model, args.out, settings)}")
+
+
+def _introspect(args: argparse.Namespace) -> None:
+    from trainers.introspect import IntrospectConfig, introspect
+
+    manifest = introspect(
+        IntrospectConfig(
+            persona=args.persona,
+            model=args.model,
+            out=args.out,
+            reflection_samples=args.samples,
+            conversations=args.conversations,
+            turns=args.turns,
+            max_new_tokens=args.max_new_tokens,
+            seed=args.seed,
+        )
+    )
+    print(json.dumps(manifest["counts"], indent=2))
+    print(f"SFT data: {args.out}/sft.jsonl")
+
+
+def _merge(args: argparse.Namespace) -> None:
+    from trainers.finetune import merge
+
+    print(f"merged: {merge(args.adapter, args.out)}")
+
+
+def _all(args: argparse.Namespace) -> None:
+    from trainers.pipeline import PipelineConfig, run_pipeline
+
+    overrides = {"persona": args.persona, "base": args.base, "teacher": args.teacher, "out": args.out}
+    if args.config:
+        config = PipelineConfig.from_yaml(args.config, **overrides)
+    else:
+        config = PipelineConfig.from_dict({k: v for k, v in overrides.items() if v is not None}, source="flags")
+    result = run_pipeline(config)
+    print(f"checkpoint: {result['checkpoint']}")
+    for log in result["logs"]:
+        print(f"log: {log}")
+
+
+def _lora_args(p: argparse.ArgumentParser, lr: float) -> None:
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (-1: full epochs)")
+    p.add_argument("--lora-r", type=int, default=64)
+    p.add_argument("--lora-alpha", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--grad-accum", type=int, default=8, help="4 x 8 = the reference's effective batch 32")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="DPO distillation + introspection SFT character training (TRL + PEFT)")
+    tsub = train.add_subparsers(dest="action", required=True, metavar="STAGE")
+    p = tsub.add_parser("distill", help="DPO pairs: teacher with the constitution (chosen) vs student (rejected)")
+    p.add_argument("--persona", required=True)
+    p.add_argument("--teacher", required=True, help="teacher model (gets the constitution as system prompt)")
+    p.add_argument("--student", required=True, help="student model (answers without it)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--repeats", type=int, default=5, help="times each prompt is used (reference 5)")
+    p.add_argument("--limit", type=int, help="use only the first N prompts (smoke runs)")
+    p.add_argument("--max-new-tokens", type=int, default=1024)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_distill)
+    p = tsub.add_parser("dpo", help="DPO + 0.1 NLL on chosen with a LoRA adapter")
+    p.add_argument("--data", required=True, help="pairs.jsonl from `train distill`")
+    p.add_argument("--model", required=True, help="the student model")
+    p.add_argument("--out", required=True, help="adapter output directory")
+    p.add_argument("--beta", type=float, default=0.1)
+    p.add_argument("--nll-weight", type=float, default=0.1)
+    _lora_args(p, 5e-5)
+    p.set_defaults(func=_dpo)
+    p = tsub.add_parser("introspect", help="self-reflection and self-interaction transcripts from the DPO model")
+    p.add_argument("--persona", required=True)
+    p.add_argument("--model", required=True, help="the merged DPO model")
+    p.add_argument("--out", required=True)
+    p.add_argument("--samples", type=int, default=1000, help="samples per self-reflection prompt (reference 1000)")
+    p.add_argument("--conversations", type=int, default=2000, help="self-interaction conversations (reference 2000)")
+    p.add_argument("--turns", type=int, default=10)
+    p.add_argument("--max-new-tokens", type=int, default=1024)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_introspect)
+    p = tsub.add_parser("sft", help="SFT with a LoRA adapter on the introspection data")
+    p.add_argument("--data", required=True, help="sft.jsonl from `train introspect`")
+    p.add_argument("--model", required=True, help="the merged DPO model")
+    p.add_argument("--out", required=True)
+    _lora_args(p, 5e-5)
+    p.set_defaults(func=_sft)
+    p = tsub.add_parser("merge", help="merge a LoRA adapter into its base (safetensors)")
+    p.add_argument("adapter")
+    p.add_argument("out")
+    p.set_defaults(func=_merge)
+    p = tsub.add_parser("all", help="distill -> dpo -> merge -> introspect -> sft -> merge -> charbench score")
+    p.add_argument("--config", help="YAML with any PipelineConfig setting (dpo:, sft:, score: sections)")
+    p.add_argument("--persona")
+    p.add_argument("--base")
+    p.add_argument("--teacher")
+    p.add_argument("--out")
+    p.set_defaults(func=_all)

@@ -1,0 +1,133 @@
+"""Stage 1 data: DPO pairs by distillation (chosen = teacher with the constitution, rejected = student).
+
+Output: TRL's conversational preference format, one jsonl row per pair:
+`{"prompt": [user message], "chosen": [assistant message], "rejected": [assistant message]}`,
+plus `manifest.json` with models, seed, hashes and every filter's count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.models.generation import Sampling
+from bench.prompts import hf_dataset_cached, load_prompts, prompt_set_hash
+from charbench.errors import CharbenchError
+from personas import load_persona
+from personas.prompting import constitution_system_prompt
+from trainers.backend import generate_resumable, vllm_available
+
+LIMA = "GAIR/lima"
+ENDS_SENTENCE = re.compile(r"""[.!?…)"'”’*`]\s*$""")
+
+
+@dataclass
+class DistillConfig:
+    persona: str
+    teacher: str
+    student: str
+    out: str
+    repeats: int = 5  # reference: constitution questions + LIMA, repeated 5 times
+    general_prompts: str = "default"  # LIMA when in the local HF cache, else our bundled prompts
+    limit: int | None = None  # cap on distinct prompts (tests, smoke runs)
+    max_new_tokens: int = 1024
+    seed: int = 0
+
+
+def _prompts(config: DistillConfig) -> tuple[list[str], str]:
+    persona = load_persona(config.persona)
+    spec = config.general_prompts
+    if spec == "default":
+        spec = f"hf:{LIMA}" if hf_dataset_cached(LIMA) else "general"
+    general = load_prompts(spec)
+    texts = persona.questions + [p.text for p in general]
+    if config.limit:
+        texts = texts[: config.limit]
+    return texts, spec
+
+
+def filter_reason(text: str, stop_reason: str) -> str | None:
+    if not text.strip():
+        return "empty"
+    if stop_reason == "max_tokens":
+        return "too_long"
+    if not ENDS_SENTENCE.search(text):
+        return "unfinished_sentence"
+    return None
+
+
+def distill(config: DistillConfig) -> dict:
+    persona = load_persona(config.persona)
+    from bench.models.loader import resolve_source
+
+    resolve_source(config.teacher)  # a missing teacher fails before any generation
+    resolve_source(config.student)
+    texts, spec = _prompts(config)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    keys = [f"{i:05d}-{r}" for r in range(config.repeats) for i in range(len(texts))]
+    user = {k: texts[int(k.split("-")[0])] for k in keys}
+    system = constitution_system_prompt(persona, disclose=False)
+    sampling = Sampling(max_new_tokens=config.max_new_tokens, seed=config.seed)
+    row = lambda key, reply: {"text": reply.text, "stop_reason": reply.stop_reason}  # noqa: E731
+    chosen = generate_resumable(
+        out / "raw_chosen.jsonl",
+        keys,
+        [[{"role": "system", "content": system}, {"role": "user", "content": user[k]}] for k in keys],
+        config.teacher,
+        sampling,
+        row,
+        label="teacher",
+    )
+    rejected = generate_resumable(
+        out / "raw_rejected.jsonl",
+        keys,
+        [[{"role": "user", "content": user[k]}] for k in keys],
+        config.student,
+        sampling,
+        row,
+        label="student",
+    )
+    dropped: dict[str, int] = {}
+    pairs = []
+    for key in keys:
+        reasons = {
+            filter_reason(chosen[key]["text"], chosen[key]["stop_reason"]),
+            filter_reason(rejected[key]["text"], rejected[key]["stop_reason"]),
+        } - {None}
+        if reasons:
+            for reason in reasons:
+                dropped[reason] = dropped.get(reason, 0) + 1
+            continue
+        pairs.append(
+            {
+                "prompt": [{"role": "user", "content": user[key]}],
+                "chosen": [{"role": "assistant", "content": chosen[key]["text"]}],
+                "rejected": [{"role": "assistant", "content": rejected[key]["text"]}],
+            }
+        )
+    manifest = {
+        "config": asdict(config),
+        "engine": "vllm" if vllm_available() else "transformers",
+        "general_prompts": spec,
+        "prompt_hash": prompt_set_hash([]) if not texts else hashlib.sha256("\n".join(texts).encode()).hexdigest()[:12],
+        "constitution_hash": hashlib.sha256(system.encode()).hexdigest()[:12],
+        "counts": {
+            "prompts": len(texts),
+            "generated": len(keys),
+            "kept": len(pairs),
+            "dropped_pairs_by_reason": dropped,
+        },
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    if not pairs:
+        raise CharbenchError(
+            f"no pair survived filtering ({dropped}): raise --max-new-tokens or check the models in {out}/raw_*.jsonl"
+        )
+    with (out / "pairs.jsonl").open("w", encoding="utf-8") as handle:
+        for pair in pairs:
+            handle.write(json.dumps(pair) + "\n")
+    return manifest

@@ -1,0 +1,108 @@
+"""`charbench train all`: distill -> dpo -> merge -> introspect -> sft -> merge -> score.
+
+One YAML file (or CLI flags) holds every setting; the resolved config is written next to the final
+checkpoint, and the checkpoint is scored by the same bench tasks as every other method.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from charbench.errors import CharbenchError
+from trainers.distill import DistillConfig, distill
+from trainers.finetune import DPOSettings, SFTSettings, merge, train_dpo, train_sft
+from trainers.introspect import IntrospectConfig, introspect
+
+
+@dataclass
+class PipelineConfig:
+    persona: str
+    base: str
+    teacher: str | None = None  # default: the base model itself with the constitution
+    out: str = "results/checkpoints"
+    repeats: int = 5
+    prompt_limit: int | None = None
+    max_new_tokens: int = 1024
+    reflection_samples: int = 1000
+    conversations: int = 2000
+    turns: int = 10
+    seed: int = 0
+    dpo: DPOSettings = field(default_factory=DPOSettings)
+    sft: SFTSettings = field(default_factory=SFTSettings)
+    score: dict = field(default_factory=dict)  # SuiteConfig overrides for the final scoring
+
+    @classmethod
+    def from_yaml(cls, path: str, **overrides) -> PipelineConfig:
+        file = Path(path)
+        if not file.is_file():
+            raise CharbenchError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError:
+            raise CharbenchError(f"{path}: not valid YAML") from None
+        return cls.from_dict({**data, **{k: v for k, v in overrides.items() if v is not None}}, source=path)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> PipelineConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise CharbenchError(f"{source}: unknown setting(s) {', '.join(sorted(unknown))}")
+        try:
+            dpo = DPOSettings(**data.pop("dpo", {}) or {})
+            sft = SFTSettings(**data.pop("sft", {}) or {})
+        except TypeError as err:
+            raise CharbenchError(f"{source}: {err}") from None
+        if "persona" not in data or "base" not in data:
+            raise CharbenchError(f"{source}: 'persona' and 'base' are required")
+        return cls(**data, dpo=dpo, sft=sft)
+
+
+def run_pipeline(config: PipelineConfig) -> dict:
+    from charbench.scoring import SuiteConfig, score_model
+    from personas import load_persona
+
+    load_persona(config.persona)
+    root = Path(config.out) / f"{config.persona}-{Path(config.base).name}"
+    root.mkdir(parents=True, exist_ok=True)
+    teacher = config.teacher or config.base
+    distill(
+        DistillConfig(
+            persona=config.persona,
+            teacher=teacher,
+            student=config.base,
+            out=str(root / "distill"),
+            repeats=config.repeats,
+            limit=config.prompt_limit,
+            max_new_tokens=config.max_new_tokens,
+            seed=config.seed,
+        )
+    )
+    dpo_adapter = train_dpo(str(root / "distill" / "pairs.jsonl"), config.base, str(root / "dpo-adapter"), config.dpo)
+    dpo_model = merge(str(dpo_adapter), str(root / "dpo-merged"))
+    introspect(
+        IntrospectConfig(
+            persona=config.persona,
+            model=str(dpo_model),
+            out=str(root / "introspect"),
+            reflection_samples=config.reflection_samples,
+            conversations=config.conversations,
+            turns=config.turns,
+            max_new_tokens=config.max_new_tokens,
+            seed=config.seed,
+        )
+    )
+    sft_adapter = train_sft(
+        str(root / "introspect" / "sft.jsonl"), str(dpo_model), str(root / "sft-adapter"), config.sft
+    )
+    final = merge(str(sft_adapter), str(root / "final"))
+    resolved = asdict(config)
+    (final / "charbench_pipeline.json").write_text(json.dumps(resolved, indent=2))
+    (root / "config.resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    suite = SuiteConfig(**{"seed": config.seed, **config.score})
+    logs = score_model(f"charbench/ft/{final.resolve()}", config.persona, suite)
+    return {"checkpoint": str(final), "logs": [log.location for log in logs]}
