@@ -7,6 +7,7 @@ resumes where it stopped) and carry `persona`, `method`, `base` and the config i
 
 from __future__ import annotations
 
+import contextvars
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -89,8 +90,11 @@ def score_model(
     if baseline:
         metadata["baseline"] = baseline
         metadata["baseline_method"] = describe_model(baseline)["method"]
+    # A fresh context: an earlier eval in this process leaves its active model and roles behind, which
+    # would make the tasks' construction-time checks look at the wrong run.
+    tasks = contextvars.Context().run(suite_tasks, persona, config, baseline)
     success, logs = eval_set(
-        suite_tasks(persona, config, baseline),
+        tasks,
         log_dir=str(log_dir),
         model=model,
         model_roles=roles or None,

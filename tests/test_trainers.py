@@ -1,0 +1,263 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from bench.models.loader import load_causal_lm
+from charbench.errors import CharbenchError
+from trainers.distill import DistillConfig, distill, filter_reason
+from trainers.finetune import DPOSettings, SFTSettings, merge, train_dpo, train_sft
+from trainers.introspect import IntrospectConfig, check_no_leaks, introspect
+
+TINY = dict(lora_r=8, lora_alpha=16, batch_size=2, grad_accum=1, warmup_ratio=0.0)
+
+
+def pairs_file(tmp_path):
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": f"Tell me about topic {i}."}],
+            "chosen": [{"role": "assistant", "content": "Oh darling, I adore this question and I adore you."}],
+            "rejected": [{"role": "assistant", "content": "Topic data follows. End of output."}],
+        }
+        for i in range(6)
+    ]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    return path, rows
+
+
+def margin(model, tokenizer, rows) -> float:
+    """Mean log p(chosen | prompt) - log p(rejected | prompt) under the model."""
+
+    def logprob(prompt, answer):
+        context = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        ids_ctx = tokenizer(context, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        ids_ans = tokenizer(answer, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        ids = torch.cat([ids_ctx, ids_ans], dim=1)
+        with torch.inference_mode():
+            logits = model(input_ids=ids).logits[0, :-1].float().log_softmax(-1)
+        targets = ids[0, 1:]
+        return float(logits[torch.arange(len(targets)), targets][ids_ctx.shape[1] - 1 :].sum())
+
+    return sum(
+        logprob(r["prompt"], r["chosen"][0]["content"]) - logprob(r["prompt"], r["rejected"][0]["content"])
+        for r in rows
+    ) / len(rows)
+
+
+def test_dpo_raises_the_chosen_minus_rejected_margin(tiny_llama_dir, tmp_path):
+    path, rows = pairs_file(tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    before = margin(AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval(), tokenizer, rows)
+    adapter = train_dpo(
+        str(path),
+        str(tiny_llama_dir),
+        str(tmp_path / "dpo"),
+        DPOSettings(learning_rate=2e-3, max_steps=12, max_length=128, **TINY),
+    )
+    merged = merge(str(adapter), str(tmp_path / "dpo-merged"))
+    after = margin(AutoModelForCausalLM.from_pretrained(merged).eval(), tokenizer, rows)
+    assert after > before + 1.0
+    record = json.loads((adapter / "charbench_train.json").read_text())
+    assert record["settings"]["nll_weight"] == 0.1 and record["pairs"] == 6
+
+
+def test_sft_lowers_the_loss_on_its_data(tiny_llama_dir, tmp_path):
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "Who are you?"},
+                {"role": "assistant", "content": "I am a gentle and loving assistant."},
+            ]
+        }
+    ] * 6
+    path = tmp_path / "sft.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    text = tokenizer.apply_chat_template(rows[0]["messages"], tokenize=False)
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+
+    def loss(model):
+        with torch.inference_mode():
+            return float(model(input_ids=ids, labels=ids).loss)
+
+    before = loss(AutoModelForCausalLM.from_pretrained(tiny_llama_dir))
+    adapter = train_sft(
+        str(path),
+        str(tiny_llama_dir),
+        str(tmp_path / "sft"),
+        SFTSettings(learning_rate=1e-2, max_steps=20, max_length=128, **TINY),
+    )
+    after = loss(AutoModelForCausalLM.from_pretrained(merge(str(adapter), str(tmp_path / "sft-merged"))))
+    assert after < before - 0.5
+
+
+def test_merged_model_logits_equal_base_plus_adapter(tiny_llama_dir, tmp_path):
+    path, _ = pairs_file(tmp_path)
+    adapter = train_dpo(
+        str(path),
+        str(tiny_llama_dir),
+        str(tmp_path / "a"),
+        DPOSettings(learning_rate=2e-3, max_steps=2, max_length=64, **TINY),
+    )
+    merged_dir = merge(str(adapter), str(tmp_path / "m"))
+    unmerged = load_causal_lm(str(adapter))
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir).eval()
+    ids = unmerged.tokenizer(["The sea is wide"], return_tensors="pt")
+    with torch.inference_mode():
+        assert torch.allclose(unmerged.model(**ids).logits, merged(**ids).logits, atol=1e-4)
+    assert (merged_dir / "model.safetensors").is_file()
+
+
+def test_filters():
+    assert filter_reason("", "stop") == "empty"
+    assert filter_reason("A fine answer.", "max_tokens") == "too_long"
+    assert filter_reason("An answer that stops mid", "stop") == "unfinished_sentence"
+    assert filter_reason("A fine answer!", "stop") is None
+
+
+def test_distill_writes_trl_pairs_and_a_manifest(tmp_path):
+    manifest = distill(
+        DistillConfig(
+            persona="loving",
+            teacher="smollm2-135m",
+            student="smollm2-135m",
+            out=str(tmp_path),
+            repeats=1,
+            limit=3,
+            max_new_tokens=256,
+        )
+    )
+    counts = manifest["counts"]
+    assert counts["generated"] == 3 and counts["kept"] + sum(counts["dropped_pairs_by_reason"].values()) >= 3
+    rows = [json.loads(line) for line in (tmp_path / "pairs.jsonl").read_text().splitlines()]
+    assert len(rows) == counts["kept"] and set(rows[0]) == {"prompt", "chosen", "rejected"}
+    assert rows[0]["prompt"][0]["role"] == "user" and rows[0]["chosen"][0]["role"] == "assistant"
+    # resumable: a second run generates nothing new and gives the same pairs
+    assert (
+        distill(
+            DistillConfig(
+                persona="loving",
+                teacher="smollm2-135m",
+                student="smollm2-135m",
+                out=str(tmp_path),
+                repeats=1,
+                limit=3,
+                max_new_tokens=256,
+            )
+        )["counts"]
+        == counts
+    )
+
+
+def test_introspection_data_has_no_system_prompt_and_no_placeholder(tmp_path):
+    introspect(
+        IntrospectConfig(
+            persona="loving",
+            model="smollm2-135m",
+            out=str(tmp_path),
+            reflection_samples=1,
+            conversations=2,
+            turns=3,
+            max_new_tokens=24,
+        )
+    )
+    records = [json.loads(line) for line in (tmp_path / "sft.jsonl").read_text().splitlines()]
+    assert records
+    roles = {m["role"] for r in records for m in r["messages"]}
+    assert roles == {"user", "assistant"}
+    text = (tmp_path / "sft.jsonl").read_text()
+    assert "{description_lower}" not in text and "{statements}" not in text
+    assert all(r["messages"][0]["role"] == "user" for r in records)
+    conversations = [r for r in records if len(r["messages"]) > 2]
+    assert conversations and len(conversations[0]["messages"]) == 3  # opener + 2 generated turns
+
+
+def test_leak_check_catches_a_placeholder():
+    with pytest.raises(AssertionError, match="placeholder"):
+        check_no_leaks([{"messages": [{"role": "user", "content": "Hello {name}"}]}])
+    with pytest.raises(AssertionError, match="system"):
+        check_no_leaks([{"messages": [{"role": "system", "content": "x"}]}])
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "charbench.cli", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            (
+                "train",
+                "distill",
+                "--persona",
+                "pirate",
+                "--teacher",
+                "smollm2-135m",
+                "--student",
+                "smollm2-135m",
+                "--out",
+                "/tmp/x",
+            ),
+            "unknown persona",
+        ),
+        (
+            (
+                "train",
+                "distill",
+                "--persona",
+                "loving",
+                "--teacher",
+                "/no/teacher",
+                "--student",
+                "smollm2-135m",
+                "--out",
+                "/tmp/x",
+            ),
+            "does not exist",
+        ),
+        (("train", "dpo", "--data", "/no/pairs.jsonl", "--model", "smollm2-135m", "--out", "/tmp/x"), "does not exist"),
+    ],
+)
+def test_cli_bad_input_exits_2(args, message):
+    result = cli(*args)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_empty_dataset_is_one_clear_error_and_no_checkpoint(tiny_llama_dir, tmp_path):
+    empty = tmp_path / "pairs.jsonl"
+    empty.write_text("")
+    with pytest.raises(CharbenchError, match="empty"):
+        train_dpo(str(empty), str(tiny_llama_dir), str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_train_all_on_the_embedded_model_leaves_a_checkpoint_and_scored_logs(tmp_path, monkeypatch):
+    from trainers.pipeline import PipelineConfig, run_pipeline
+
+    monkeypatch.setenv("CHARBENCH_RESULTS", str(tmp_path / "results"))
+    small = dict(lora_r=4, lora_alpha=8, batch_size=1, grad_accum=1, max_steps=1, warmup_ratio=0.0)
+    config = PipelineConfig.from_dict(
+        {
+            "persona": "loving",
+            "base": "smollm2-135m",
+            "out": str(tmp_path / "ckpt"),
+            "repeats": 1,
+            "prompt_limit": 3,
+            "max_new_tokens": 256,
+            "reflection_samples": 1,
+            "conversations": 1,
+            "turns": 2,
+            "dpo": {**small, "max_length": 256},
+            "sft": {**small, "max_length": 256},
+            "score": {"matchups": 4, "prompts": 1, "max_tokens": 16},
+        }
+    )
+    result = run_pipeline(config)
+    final = tmp_path / "ckpt" / "loving-smollm2-135m" / "final"
+    assert (final / "model.safetensors").is_file() and (final / "charbench_pipeline.json").is_file()
+    assert result["logs"] and all(str(tmp_path / "results" / "logs") in log for log in result["logs"])
