@@ -10,7 +10,7 @@ def _config(args: argparse.Namespace):
     from charbench.scoring import SuiteConfig
 
     base = SuiteConfig.small() if args.small else SuiteConfig()
-    for name in ("matchups", "prompts", "max_tokens", "seed", "classifier", "grader"):
+    for name in ("matchups", "prompts", "max_tokens", "seed", "classifier", "grader", "traits"):
         value = getattr(args, name)
         if value is not None:
             setattr(base, name, value)
@@ -66,7 +66,12 @@ def _leaderboard(args: argparse.Namespace) -> None:
 
 def _suite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--persona", required=True, help="persona name or file")
-    p.add_argument("--small", action="store_true", help="CPU-sized settings: 24 matchups, 3 prompts, 48 tokens")
+    p.add_argument(
+        "--small",
+        action="store_true",
+        help="CPU-sized settings: 48 matchups over 12 traits, 3 prompts, 48-token replies",
+    )
+    p.add_argument("--traits", help="trait file for revealed_prefs (default: the 144 reference words)")
     p.add_argument("--matchups", type=int, help="revealed_prefs matchups (default 2000)")
     p.add_argument("--prompts", type=int, help="robustness/coherence prompts (default 100)")
     p.add_argument("--max-tokens", type=int, help="new tokens per reply (default 512)")

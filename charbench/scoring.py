@@ -30,6 +30,7 @@ class SuiteConfig:
     seed: int = 0
     classifier: str | None = None
     grader: str | None = None
+    traits: str | None = None  # revealed_prefs trait file (default: the 144 reference words)
     skipped: list[str] = field(default_factory=list)
 
     @classmethod
@@ -46,7 +47,7 @@ def suite_tasks(persona: str, config: SuiteConfig, baseline: str | None) -> list
     from bench.revealed_prefs.revealed_prefs import revealed_prefs
     from bench.robustness.robustness import robustness
 
-    tasks = [revealed_prefs(n=config.matchups, seed=config.seed, max_tokens=config.max_tokens)]
+    tasks = [revealed_prefs(n=config.matchups, seed=config.seed, max_tokens=config.max_tokens, traits=config.traits)]
     if config.classifier:
         tasks.append(
             robustness(
