@@ -35,7 +35,11 @@ class SuiteConfig:
 
     @classmethod
     def small(cls, **overrides) -> SuiteConfig:
-        return cls(**{"matchups": 24, "prompts": 3, "max_tokens": 48, **overrides})
+        """CPU-sized: 48 matchups over 12 traits (each plays ~8), 3 prompts, 48-token replies."""
+        from bench.revealed_prefs.dataset import DATA_DIR
+
+        defaults = {"matchups": 48, "prompts": 3, "max_tokens": 48, "traits": str(DATA_DIR / "traits-demo-12.txt")}
+        return cls(**{**defaults, **overrides})
 
 
 def _slug(text: str) -> str:
