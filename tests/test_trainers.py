@@ -62,7 +62,7 @@ def test_dpo_raises_the_chosen_minus_rejected_margin(tiny_llama_dir, tmp_path):
     after = margin(AutoModelForCausalLM.from_pretrained(merged).eval(), tokenizer, rows)
     assert after > before + 1.0
     record = json.loads((adapter / "charbench_train.json").read_text())
-    assert record["settings"]["nll_weight"] == 0.1 and record["pairs"] == 6
+    assert record["settings"]["nll_weight"] == 0.1 and record["rows"] == 6
 
 
 def test_sft_lowers_the_loss_on_its_data(tiny_llama_dir, tmp_path):

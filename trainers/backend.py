@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench.models.generation import Completion, Messages, Sampling, generate_chat
+from charbench.jsonl import read_jsonl
 
 
 def vllm_available() -> bool:
@@ -71,12 +72,6 @@ def _vllm_generate(model: str, conversations: Sequence[Messages], sampling: Samp
     ]
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def generate_resumable(
     path: Path,
     keys: list[str],
@@ -88,7 +83,7 @@ def generate_resumable(
     label: str = "generating",
 ) -> dict[str, dict]:
     """Generate the rows whose `key` is not yet in `path`, appending as chunks finish; return all rows by key."""
-    done = {row["key"]: row for row in read_jsonl(path)}
+    done = {row["key"]: row for _, row in read_jsonl(path, missing_ok=True)}
     todo = [i for i, key in enumerate(keys) if key not in done]
     path.parent.mkdir(parents=True, exist_ok=True)
     for start in range(0, len(todo), chunk):

@@ -39,14 +39,10 @@ class ClassifierConfig:
 
 
 def read_jsonl_rows(path: Path) -> list[dict]:
+    from charbench.jsonl import read_jsonl
+
     rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            raise CharbenchError(f"{path}:{n}: not valid JSON") from None
+    for n, row in read_jsonl(path):
         missing = [k for k in ("text", "persona", "prompt_id") if k not in row]
         if missing:
             raise CharbenchError(

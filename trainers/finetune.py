@@ -43,10 +43,11 @@ class SFTSettings(LoraSettings):
 
 
 def _load_rows(path: str, needed: tuple[str, ...]) -> list[dict]:
-    file = Path(path)
-    if not file.is_file():
+    from charbench.jsonl import read_jsonl
+
+    if not Path(path).is_file():
         raise CharbenchError(f"training data {path} does not exist")
-    rows = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [row for _, row in read_jsonl(path)]
     if not rows:
         raise CharbenchError(f"{path} holds no rows: the dataset is empty")
     missing = [k for k in needed if k not in rows[0]]
@@ -116,57 +117,58 @@ def _finish(trainer, tokenizer, out: Path, record: dict) -> Path:
     return out
 
 
-def train_dpo(data: str, model: str, out: str, settings: DPOSettings = DPOSettings()) -> Path:
+def _train(
+    stage: str,
+    data: str,
+    model: str,
+    out: str,
+    settings: LoraSettings,
+    needed: tuple[str, ...],
+    config_class,
+    trainer_class,
+    **config_extra,
+) -> Path:
+    """Shared by DPO and SFT: load rows and a fresh model, train a LoRA adapter, save it atomically."""
     from datasets import Dataset
-    from trl import DPOConfig, DPOTrainer
 
-    rows = _load_rows(data, ("prompt", "chosen", "rejected"))
+    rows = _load_rows(data, needed)
     policy, tokenizer, gpu, source = _training_model(model)
     with tempfile.TemporaryDirectory() as scratch:
-        config = DPOConfig(
-            **_common(settings, scratch, gpu),
-            beta=settings.beta,
-            loss_type=["sigmoid", "sft"],
-            loss_weights=[1.0, settings.nll_weight],
-        )
-        trainer = DPOTrainer(
+        trainer = trainer_class(
             model=policy,
-            args=config,
+            args=config_class(**_common(settings, scratch, gpu), **config_extra),
             train_dataset=Dataset.from_list(rows),
             processing_class=tokenizer,
             peft_config=_lora(settings),
         )
         trainer.train()
-        return _finish(
-            trainer,
-            tokenizer,
-            Path(out),
-            {"stage": "dpo", "data": data, "base": source, "settings": asdict(settings), "pairs": len(rows)},
-        )
+        record = {"stage": stage, "data": data, "base": source, "settings": asdict(settings), "rows": len(rows)}
+        return _finish(trainer, tokenizer, Path(out), record)
+
+
+def train_dpo(data: str, model: str, out: str, settings: DPOSettings = DPOSettings()) -> Path:
+    """DPO + `nll_weight` x NLL of the chosen answer (TRL loss_type ["sigmoid", "sft"]) on a LoRA adapter."""
+    from trl import DPOConfig, DPOTrainer
+
+    return _train(
+        "dpo",
+        data,
+        model,
+        out,
+        settings,
+        ("prompt", "chosen", "rejected"),
+        DPOConfig,
+        DPOTrainer,
+        beta=settings.beta,
+        loss_type=["sigmoid", "sft"],
+        loss_weights=[1.0, settings.nll_weight],
+    )
 
 
 def train_sft(data: str, model: str, out: str, settings: SFTSettings = SFTSettings()) -> Path:
-    from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    rows = _load_rows(data, ("messages",))
-    policy, tokenizer, gpu, source = _training_model(model)
-    with tempfile.TemporaryDirectory() as scratch:
-        config = SFTConfig(**_common(settings, scratch, gpu))
-        trainer = SFTTrainer(
-            model=policy,
-            args=config,
-            train_dataset=Dataset.from_list(rows),
-            processing_class=tokenizer,
-            peft_config=_lora(settings),
-        )
-        trainer.train()
-        return _finish(
-            trainer,
-            tokenizer,
-            Path(out),
-            {"stage": "sft", "data": data, "base": source, "settings": asdict(settings), "transcripts": len(rows)},
-        )
+    return _train("sft", data, model, out, settings, ("messages",), SFTConfig, SFTTrainer)
 
 
 def merge(adapter: str, out: str) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench.models.generation import Sampling
 from charbench.errors import CharbenchError
+from charbench.jsonl import read_jsonl
 from personas import load_persona
 from personas.prompting import constitution_system_prompt
 from trainers.backend import generate_replies, generate_resumable
@@ -112,9 +113,7 @@ def _self_interaction(config: IntrospectConfig, system: str, sampling: Sampling)
     transcripts = [[openers[i % 2][(i // 2) % len(openers[i % 2])]] for i in range(config.conversations)]
     speaker_system = system + "\n\n" + DATA["interaction_system_note"]
     cache = Path(config.out) / "raw_interaction.jsonl"
-    done = {}
-    if cache.is_file():
-        done = {row["key"]: row["text"] for row in map(json.loads, cache.read_text().splitlines()) if row}
+    done = {row["key"]: row["text"] for _, row in read_jsonl(cache, missing_ok=True)}
     for turn in range(1, config.turns):
         speaker = turn % 2  # copy 1 answers the opener, copy 0 replies, ...
         keys = [f"c{i:05d}-t{turn:02d}" for i in range(len(transcripts))]

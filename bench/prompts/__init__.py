@@ -13,7 +13,6 @@ A prompt set is named by one of:
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,14 +45,10 @@ def _read_sectioned(path: Path) -> list[UserPrompt]:
 
 
 def _read_jsonl(path: Path) -> list[UserPrompt]:
+    from charbench.jsonl import read_jsonl
+
     prompts = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            raise PromptSetError(f"{path}:{n}: not valid JSON: fix or remove the line") from None
+    for n, row in read_jsonl(path):
         text = next((row[k] for k in ("text", "prompt", "input") if isinstance(row.get(k), str)), None)
         if not text or not text.strip():
             raise PromptSetError(f"{path}:{n}: no 'text' field: give each row a non-empty 'text'")
