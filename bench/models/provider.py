@@ -28,6 +28,7 @@ from bench.models.batcher import Batcher
 from bench.models.generation import Completion, Messages, Sampling, generate_chat
 from bench.models.loader import LoadedModel, load_causal_lm
 from bench.models.specs import MethodSpec, parse_model_name
+from personas.prompting import with_constitution
 
 DEFAULTS = Sampling()
 DEFAULT_MAX_TOKENS = 1024
@@ -35,16 +36,6 @@ DEFAULT_MAX_TOKENS = 1024
 
 def _as_bool(value: Any) -> bool:
     return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
-
-
-def persona_messages(spec: MethodSpec, messages: Messages) -> Messages:
-    """Apply the prompted method (constitution as first system message); other methods pass through."""
-    if spec.method != "prompt":
-        return messages
-    from personas import load_persona
-    from personas.prompting import with_constitution
-
-    return with_constitution(load_persona(spec.persona or ""), messages)
 
 
 class CharbenchAPI(ModelAPI):
@@ -66,10 +57,11 @@ class CharbenchAPI(ModelAPI):
         self.trust_remote_code = _as_bool(model_args.pop("trust_remote_code", False))
         if model_args:
             raise ValueError(f"unknown model args for charbench/: {', '.join(model_args)}")
+        self._persona = None
         if self.spec.method == "prompt":
             from personas import load_persona
 
-            load_persona(self.spec.persona or "")  # fail at start-up, not after the first batch
+            self._persona = load_persona(self.spec.persona or "")  # fails at start-up, not after a batch
         self._steering = None
         if self.spec.method == "steer":
             from trainers.steering import SteeringVector
@@ -125,7 +117,8 @@ class CharbenchAPI(ModelAPI):
         config: GenerateConfig,
     ) -> ModelOutput:
         messages = [{"role": m.role, "content": m.text} for m in input]
-        messages = persona_messages(self.spec, messages)
+        if self._persona is not None:  # the prompted method
+            messages = with_constitution(self._persona, messages)
         start = time.monotonic()
         completion: Completion = await self._batcher.submit(self.sampling(config), messages)
         return ModelOutput(
