@@ -117,7 +117,7 @@ def build_table(runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100)
                 prefs_judge=_judge(run.prefs, "trait_judge"),
             )
             reference = base_prefs.get(run.base)
-            if reference is not None and reference is not run.prefs:
+            if reference is not None and run.method != "base":
                 try:
                     result = compare_frames(_prefs_matches(reference), _prefs_matches(run.prefs), n=bootstrap)
                     shifts[(run.base, run.persona, run.method)] = result
