@@ -84,3 +84,8 @@ def test_model_names_round_trip(name):
 def test_malformed_model_names_are_rejected(name):
     with pytest.raises(ModelSpecError):
         parse_model_name(name)
+
+
+def test_unknown_model_arg_is_a_clear_error(tiny_llama_dir):
+    with pytest.raises(ModelSpecError, match="unknown model args for charbench/: temprature"):
+        provider_module.CharbenchAPI(f"{tiny_llama_dir}", temprature=0.5)

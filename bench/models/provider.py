@@ -27,7 +27,7 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 from bench.models.batcher import Batcher
 from bench.models.generation import Completion, Messages, Sampling, generate_chat
 from bench.models.loader import LoadedModel, load_causal_lm
-from bench.models.specs import MethodSpec, parse_model_name
+from bench.models.specs import MethodSpec, ModelSpecError, parse_model_name
 from personas.prompting import with_constitution
 
 DEFAULTS = Sampling()
@@ -56,7 +56,8 @@ class CharbenchAPI(ModelAPI):
         self.device = model_args.pop("device", None)
         self.trust_remote_code = _as_bool(model_args.pop("trust_remote_code", False))
         if model_args:
-            raise ValueError(f"unknown model args for charbench/: {', '.join(model_args)}")
+            known = "repetition_penalty, seed, batch_size, dtype, device, trust_remote_code"
+            raise ModelSpecError(f"unknown model args for charbench/: {', '.join(model_args)} (known: {known})")
         self._persona = None
         if self.spec.method == "prompt":
             from personas import load_persona
