@@ -15,6 +15,7 @@ from pathlib import Path
 from inspect_ai import Task
 from inspect_ai.log import EvalLog
 
+from bench.logs import log_metrics
 from bench.models.specs import describe_model
 from charbench.errors import CharbenchError
 from charbench.paths import results_dir
@@ -117,7 +118,7 @@ def summarize(logs: list[EvalLog]) -> list[tuple[str, str]]:
     """(task, one-line headline with intervals and counts) for printing."""
     lines = []
     for log in logs:
-        m = {k: v.value for k, v in log.results.scores[0].metrics.items()} if log.results and log.results.scores else {}
+        m = log_metrics(log)
         task = log.eval.task
         if task.endswith("revealed_prefs") and "spread" in m:
             top = [k.split("_", 1)[1] for k in sorted(m) if k.startswith("top0")][:3]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.logs import log_metrics
 from charbench.errors import CharbenchError
 from charbench.paths import REPO_ROOT, results_dir
 from leaderboards.collect import RunLogs, collect
@@ -98,7 +99,7 @@ def plots(runs: dict[tuple[str, str, str], RunLogs], shifts: dict) -> list[tuple
             fig, ax = plt.subplots(figsize=(7, 3.2))
             width = 0.8 / len(with_robust)
             for i, run in enumerate(sorted(with_robust, key=lambda r: r.method)):
-                m = {k: v.value for k, v in run.robustness.results.scores[0].metrics.items()}
+                m = log_metrics(run.robustness)
                 keys = sorted(k for k in m if k.startswith("adv/") and k.endswith("_accuracy"))
                 ax.bar([j + i * width for j in range(len(keys))], [m[k] for k in keys], width, label=run.method)
                 ax.set_xticks(

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 
+from bench.logs import judges_used, log_metrics
 from bench.models.specs import describe_model
 
 
@@ -28,12 +29,6 @@ class RunLogs:
     prefs: EvalLog | None = None
     robustness: EvalLog | None = None
     coherence: dict[str, EvalLog] = field(default_factory=dict)  # baseline method -> log
-
-
-def _metrics(log: EvalLog) -> dict[str, float]:
-    if not log.results or not log.results.scores:
-        return {}
-    return {k: v.value for k, v in log.results.scores[0].metrics.items()}
 
 
 def _identity(log: EvalLog) -> tuple[str, str, str]:
@@ -66,20 +61,24 @@ def collect(log_dir: str | Path) -> dict[tuple[str, str, str], RunLogs]:
     return runs
 
 
-def _full(log: EvalLog) -> EvalLog:
-    return read_eval_log(log.location)
+class _FullLogs:
+    """Each log read with its samples at most once per build (the base model's log serves every row)."""
 
+    def __init__(self) -> None:
+        self._logs: dict[str, EvalLog] = {}
 
-def _prefs_matches(log: EvalLog) -> pd.DataFrame:
-    from bench.revealed_prefs.compare import matches_from_log
-
-    return matches_from_log(log.location)[0]
+    def __call__(self, log: EvalLog) -> EvalLog:
+        if log.location not in self._logs:
+            self._logs[log.location] = read_eval_log(log.location)
+        return self._logs[log.location]
 
 
 def build_table(runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100) -> tuple[pd.DataFrame, dict]:
     """The leaderboard table, plus each row's trait-shift comparison against its base (for plots)."""
-    from bench.revealed_prefs.compare import compare_frames
+    from bench.revealed_prefs.compare import compare_frames, matches_from_log
     from bench.robustness.report import macro_f1, rows_from_logs
+
+    full = _FullLogs()
 
     base_prefs: dict[str, EvalLog] = {}
     for run in runs.values():
@@ -106,7 +105,7 @@ def build_table(runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100)
     for run in sorted(runs.values(), key=lambda r: (r.base, r.persona, r.method)):
         row: dict[str, object] = {"base": run.base, "persona": run.persona, "method": run.method, "model": run.model}
         if run.prefs is not None:
-            m = _metrics(run.prefs)
+            m = log_metrics(run.prefs)
             row.update(
                 prefs_matchups=m.get("matchups"),
                 prefs_valid=m.get("valid"),
@@ -114,12 +113,14 @@ def build_table(runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100)
                 prefs_spread=m.get("spread"),
                 prefs_spread_lo=m.get("spread_lo"),
                 prefs_spread_hi=m.get("spread_hi"),
-                prefs_judge=_judge(run.prefs, "trait_judge"),
+                prefs_judge=judges_used(full(run.prefs), "trait_judge"),
             )
             reference = base_prefs.get(run.base)
             if reference is not None and run.method != "base":
                 try:
-                    result = compare_frames(_prefs_matches(reference), _prefs_matches(run.prefs), n=bootstrap)
+                    result = compare_frames(
+                        matches_from_log(full(reference))[0], matches_from_log(full(run.prefs))[0], n=bootstrap
+                    )
                     shifts[(run.base, run.persona, run.method)] = result
                     row.update(
                         prefs_spearman_vs_base=result["spearman"],
@@ -129,7 +130,7 @@ def build_table(runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100)
                 except Exception:  # too few shared traits: leave the cells empty rather than invent a number
                     pass
         if run.robustness is not None:
-            m = _metrics(run.robustness)
+            m = log_metrics(run.robustness)
             row.update(
                 robust_normal_acc=m.get("normal_accuracy"),
                 robust_normal_lo=m.get("normal_accuracy_lo"),
@@ -142,7 +143,7 @@ def build_table(runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100)
             if (run.base, run.method) in macro:
                 row["robust_macro_f1_normal"], row["robust_macro_f1_adv"] = macro[(run.base, run.method)]
         for baseline, log in sorted(run.coherence.items()):
-            m = _metrics(log)
+            m = log_metrics(log)
             row.update(
                 {
                     f"coh_win_vs_{baseline}": m.get("win_rate"),
@@ -151,16 +152,8 @@ def build_table(runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100)
                     f"coh_consistency_vs_{baseline}": m.get("consistency_rate"),
                     f"coh_invalid_rate_vs_{baseline}": m.get("invalid_rate"),
                     f"coh_pairs_vs_{baseline}": m.get("pairs"),
-                    "coh_judge": _judge(log, "pairwise_judge"),
+                    "coh_judge": judges_used(full(log), "pairwise_judge"),
                 }
             )
         rows.append(row)
     return pd.DataFrame(rows), shifts
-
-
-def _judge(log: EvalLog, scorer: str) -> str:
-    full = _full(log)
-    names = {s.scores[scorer].metadata.get("judge") for s in full.samples or [] if s.scores and scorer in s.scores}
-    names.discard(None)
-    names.discard("none")
-    return ", ".join(sorted(names))

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from inspect_ai.log import read_eval_log
+from inspect_ai.log import EvalLog, read_eval_log
 from scipy.stats import spearmanr
 
 from bench import ratings
 from charbench.errors import CharbenchError
 
 
-def matches_from_log(path: str) -> tuple[pd.DataFrame, str]:
-    try:
-        log = read_eval_log(path)
-    except FileNotFoundError:
-        raise CharbenchError(f"log {path} does not exist") from None
+def matches_from_log(log: str | EvalLog) -> tuple[pd.DataFrame, str]:
+    """The valid matchups of a tournament log (a path, or a log already read with its samples)."""
+    if isinstance(log, str):
+        try:
+            log = read_eval_log(log)
+        except FileNotFoundError:
+            raise CharbenchError(f"log {log} does not exist") from None
     rows = [
         s.scores[k].metadata
         for s in log.samples or []
@@ -28,7 +30,7 @@ def matches_from_log(path: str) -> tuple[pd.DataFrame, str]:
         if s.scores[k].metadata and "trait_a" in s.scores[k].metadata
     ]
     if not rows:
-        raise CharbenchError(f"{path}: no revealed_prefs matchups in this log")
+        raise CharbenchError(f"{log.location}: no revealed_prefs matchups in this log")
     frame = pd.DataFrame(rows)[["trait_a", "trait_b", "winner"]]
     return frame[frame["winner"] != "invalid"].reset_index(drop=True), log.eval.model
 

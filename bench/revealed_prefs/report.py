@@ -5,17 +5,13 @@ from __future__ import annotations
 import pandas as pd
 from inspect_ai.log import EvalLog, read_eval_log
 
-
-def _metrics(log: EvalLog) -> dict[str, float]:
-    if not log.results or not log.results.scores:
-        return {}
-    return {name: m.value for name, m in log.results.scores[0].metrics.items()}
+from bench.logs import judges_used, log_metrics
 
 
 def ratings_from_log(log: EvalLog | str) -> pd.DataFrame:
     """The per-trait Bradley-Terry table stored in the log's metrics (rating, lo, hi, elo, matches)."""
     log = read_eval_log(log) if isinstance(log, str) else log
-    metrics = _metrics(log)
+    metrics = log_metrics(log)
     traits = [k.split("/", 1)[1] for k in metrics if k.startswith("bt/")]
     table = pd.DataFrame(
         {
@@ -30,18 +26,12 @@ def ratings_from_log(log: EvalLog | str) -> pd.DataFrame:
     return table.sort_values("rating", ascending=False)
 
 
-def judge_name(log: EvalLog) -> str:
-    names = {s.scores[k].metadata.get("judge", "?") for s in log.samples or [] for k in (s.scores or {})}
-    names.discard("none")
-    return ", ".join(sorted(names)) or "none"
-
-
 def headline(log: EvalLog | str, top: int = 10) -> str:
     """A printable summary: counts, invalid rate, spread with interval, and the top traits."""
     log = read_eval_log(log) if isinstance(log, str) else log
-    m = _metrics(log)
+    m = log_metrics(log)
     lines = [
-        f"model: {log.eval.model}   judge: {judge_name(log)}   seed: {log.eval.task_args.get('seed', 0)}",
+        f"model: {log.eval.model}   judge: {judges_used(log) or 'none'}   seed: {log.eval.task_args.get('seed', 0)}",
         f"matchups: {int(m.get('matchups', 0))}   valid: {int(m.get('valid', 0))}   "
         f"invalid rate: {m.get('invalid_rate', 0):.1%}   truncated replies: {int(m.get('truncated', 0))}",
     ]
