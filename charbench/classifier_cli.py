@@ -25,7 +25,6 @@ def _train(args: argparse.Namespace) -> None:
         rows = generate_rows(
             personas, prompts, generator=args.generator, out_jsonl=cache, max_new_tokens=args.max_tokens, seed=args.seed
         )
-        rows = [r for r in rows if r["persona"] in personas and r["prompt_id"] in {p.id for p in prompts}]
         sources = [f"prompted:{args.generator} ({len(prompts)} prompts, data in {cache})"]
     config = ClassifierConfig(
         backbone=args.backbone, epochs=args.epochs, learning_rate=args.lr, max_length=args.max_length, seed=args.seed

@@ -166,3 +166,18 @@ def test_persona_not_in_labels_is_a_clear_error(trained, tmp_path):
 def test_cli_bad_input_exits_2(args, message):
     result = subprocess.run([sys.executable, "-m", "charbench.cli", *args], capture_output=True, text=True)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_generated_classifier_data_is_labelled_and_resumes_without_regenerating(tmp_path):
+    from bench.prompts import sample_prompts
+    from trainers.classifier import generate_rows, read_jsonl_rows
+
+    prompts = sample_prompts(classifier_training_prompts(), 2, seed=0)
+    cache = tmp_path / "rows.jsonl"
+    rows = generate_rows(["loving", "sarcasm"], prompts, out_jsonl=cache, max_new_tokens=8)
+    assert [(r["persona"], r["prompt_id"]) for r in rows] == [(n, p.id) for n in ("loving", "sarcasm") for p in prompts]
+    assert all(r["source"] == "prompted:smollm2-135m" for r in rows)
+    written = cache.read_text()
+    again = generate_rows(["loving", "sarcasm"], prompts, out_jsonl=cache, max_new_tokens=8)
+    assert cache.read_text() == written and [r["text"] for r in again] == [r["text"] for r in rows]
+    assert len(read_jsonl_rows(cache)) == 4  # the cache is itself valid --data input

@@ -95,43 +95,32 @@ def generate_rows(
     out_jsonl: Path | None = None,
     max_new_tokens: int = 256,
     seed: int = 0,
-    batch_size: int = 16,
 ) -> list[dict]:
-    """The prompted method's replies for each persona and prompt; resumable through `out_jsonl`."""
-    from bench.models.generation import Sampling, generate_chat
-    from bench.models.loader import load_causal_lm
+    """The prompted method's replies for each persona and prompt, through the trainers' generation
+    backend (vLLM with a GPU, transformers otherwise); resumable through `out_jsonl`."""
+    from bench.models.generation import Sampling
     from personas import load_persona
     from personas.prompting import with_constitution
+    from trainers.backend import generate_resumable
 
-    done = read_jsonl_rows(out_jsonl) if out_jsonl and out_jsonl.is_file() else []
-    seen = {(r["persona"], r["prompt_id"]) for r in done}
-    loaded = load_causal_lm(generator)
-    rows = list(done)
-    for name in personas:
-        persona = load_persona(name)
-        todo = [p for p in prompts if (name, p.id) not in seen]
-        if not todo:
-            continue
-        conversations = [with_constitution(persona, [{"role": "user", "content": p.text}]) for p in todo]
-        for start in range(0, len(todo), batch_size * 4):  # write as we go: an interrupted run resumes
-            chunk = todo[start : start + batch_size * 4]
-            replies = generate_chat(
-                loaded,
-                conversations[start : start + len(chunk)],
-                Sampling(max_new_tokens=max_new_tokens, seed=seed),
-                batch_size=batch_size,
-                progress=f"{name} ({start + len(chunk)}/{len(todo)})",
-            )
-            new = [
-                {"text": r.text, "persona": name, "prompt_id": p.id, "source": f"prompted:{generator}"}
-                for p, r in zip(chunk, replies)
-            ]
-            rows += new
-            if out_jsonl:
-                with out_jsonl.open("a", encoding="utf-8") as handle:
-                    for row in new:
-                        handle.write(json.dumps(row) + "\n")
-    return rows
+    cache = out_jsonl or Path(tempfile.mkdtemp()) / "rows.jsonl"
+    jobs = [(name, p) for name in personas for p in prompts]
+    constitutions = {name: load_persona(name) for name in personas}
+    rows = generate_resumable(
+        cache,
+        [f"{name}|{p.id}" for name, p in jobs],
+        [with_constitution(constitutions[name], [{"role": "user", "content": p.text}]) for name, p in jobs],
+        generator,
+        Sampling(max_new_tokens=max_new_tokens, seed=seed),
+        lambda key, reply: {
+            "text": reply.text,
+            "persona": key.split("|")[0],
+            "prompt_id": key.split("|", 1)[1],
+            "source": f"prompted:{generator}",
+        },
+        label="classifier data",
+    )
+    return [rows[f"{name}|{p.id}"] for name, p in jobs]
 
 
 def split_rows(rows: list[dict], held_out: float, seed: int) -> tuple[list[dict], list[dict]]:
