@@ -89,9 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
-    from charbench import classifier_cli, prefs_cli, score_cli, steer_cli, train_cli
+    from charbench import capabilities_cli, classifier_cli, prefs_cli, score_cli, steer_cli, train_cli
 
-    return [steer_cli.register, prefs_cli.register, classifier_cli.register, score_cli.register, train_cli.register]
+    return [
+        steer_cli.register,
+        prefs_cli.register,
+        classifier_cli.register,
+        capabilities_cli.register,
+        score_cli.register,
+        train_cli.register,
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

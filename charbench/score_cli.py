@@ -10,7 +10,17 @@ def _config(args: argparse.Namespace):
     from charbench.scoring import SuiteConfig
 
     base = SuiteConfig.small() if args.small else SuiteConfig()
-    for name in ("matchups", "prompts", "max_tokens", "seed", "classifier", "grader", "traits"):
+    for name in (
+        "matchups",
+        "prompts",
+        "max_tokens",
+        "seed",
+        "classifier",
+        "grader",
+        "traits",
+        "capabilities",
+        "capability_limit",
+    ):
         value = getattr(args, name)
         if value is not None:
             setattr(base, name, value)
@@ -31,8 +41,9 @@ def _score(args: argparse.Namespace) -> None:
     config = _config(args)
     logs = score_model(args.model, args.persona, config, baseline=args.baseline)
     _print_summary(args.model, logs)
+    hints = {"robustness": "pass --classifier DIR (charbench classifier train)", "capabilities": "--capabilities none"}
     for skipped in config.skipped:
-        print(f"  {skipped:<22} skipped: pass --classifier DIR (charbench classifier train)")
+        print(f"  {skipped:<22} skipped: {hints[skipped]}")
     if not args.baseline:
         print(f"  {'bench/coherence':<22} skipped: pass --baseline MODEL to judge coherence against it")
 
@@ -78,6 +89,13 @@ def _suite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="seed for every random choice (default 0)")
     p.add_argument("--classifier", help="persona classifier dir for bench/robustness")
     p.add_argument("--grader", help="judge model for revealed_prefs and coherence (default: offline embedded)")
+    p.add_argument(
+        "--capabilities",
+        help="bench/capabilities tasks: standard (the reference's five, needs their HF datasets cached), "
+        "smoke (bundled offline check), a comma list (arc_challenge,mmlu,...), or none "
+        "(default: standard; with --small: smoke)",
+    )
+    p.add_argument("--capability-limit", type=int, help="questions per capability benchmark (default all; --small 24)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

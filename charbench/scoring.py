@@ -32,14 +32,24 @@ class SuiteConfig:
     classifier: str | None = None
     grader: str | None = None
     traits: str | None = None  # revealed_prefs trait file (default: the 144 reference words)
+    capabilities: str = "standard"  # bench/capabilities tasks: "standard", "smoke", a comma list, or "none"
+    capability_limit: int | None = None  # questions per benchmark (seeded subset); None = all
     skipped: list[str] = field(default_factory=list)
 
     @classmethod
     def small(cls, **overrides) -> SuiteConfig:
-        """CPU-sized: 48 matchups over 12 traits (each plays ~8), 3 prompts, 48-token replies."""
+        """CPU-sized: 48 matchups over 12 traits (each plays ~8), 3 prompts, 48-token replies, 24 questions
+        of the offline capability smoke set."""
         from bench.revealed_prefs.dataset import DATA_DIR
 
-        defaults = {"matchups": 48, "prompts": 3, "max_tokens": 48, "traits": str(DATA_DIR / "traits-demo-12.txt")}
+        defaults = {
+            "matchups": 48,
+            "prompts": 3,
+            "max_tokens": 48,
+            "traits": str(DATA_DIR / "traits-demo-12.txt"),
+            "capabilities": "smoke",
+            "capability_limit": 24,
+        }
         return cls(**{**defaults, **overrides})
 
 
@@ -48,6 +58,8 @@ def _slug(text: str) -> str:
 
 
 def suite_tasks(persona: str, config: SuiteConfig, baseline: str | None) -> list[Task]:
+    """Every task of the run, built before anything runs: a missing dataset or classifier fails here."""
+    from bench.capabilities.capabilities import capabilities
     from bench.coherence.coherence import coherence
     from bench.revealed_prefs.revealed_prefs import revealed_prefs
     from bench.robustness.robustness import robustness
@@ -65,6 +77,10 @@ def suite_tasks(persona: str, config: SuiteConfig, baseline: str | None) -> list
         )
     elif "robustness" not in config.skipped:
         config.skipped.append("robustness")
+    if config.capabilities != "none":
+        tasks.append(capabilities(tasks=config.capabilities, limit_per_task=config.capability_limit, seed=config.seed))
+    elif "capabilities" not in config.skipped:
+        config.skipped.append("capabilities")
     if baseline:
         tasks.append(coherence(persona=persona, n=config.prompts, seed=config.seed, max_tokens=config.max_tokens))
     return tasks
@@ -132,6 +148,13 @@ def summarize(logs: list[EvalLog]) -> list[tuple[str, str]]:
                 f"{m['normal_accuracy_hi']:.2f}] (n={int(m['normal_n'])}), adversarial "
                 f"{m.get('adversarial_accuracy', float('nan')):.2f} +- {m.get('adversarial_accuracy_se', 0):.2f} "
                 f"over {int(m.get('instructions', 0))} instructions"
+            )
+        elif task.endswith("capabilities") and "samples" in m:
+            benchmarks = sorted({k.split("/", 1)[0] for k in m if k.endswith("/accuracy")})
+            text = "; ".join(
+                f"{b} {m[f'{b}/accuracy']:.2f} [{m[f'{b}/accuracy_lo']:.2f}, {m[f'{b}/accuracy_hi']:.2f}] "
+                f"(n={int(m[f'{b}/n'])}, unparsed {int(m[f'{b}/unparsed'])})"
+                for b in benchmarks
             )
         elif task.endswith("coherence") and "pairs" in m:
             win = (

@@ -176,7 +176,9 @@ def to_html(table: pd.DataFrame, figures: list[tuple[str, str]], log_dir: str, n
 <h1>charbench leaderboard</h1>
 <p>Built {built} from {n_logs} Inspect logs in <code>{html.escape(log_dir)}</code>. One row per base model x
 persona x method. Columns ending in <code>_lo</code>/<code>_hi</code> are 95% intervals (bootstrap or Wilson),
-<code>_se</code> standard errors; judges and classifiers are named in their columns. Click a header to sort.</p>
+<code>_se</code> standard errors; judges and classifiers are named in their columns. <code>cap_*</code> columns are
+multiple-choice accuracies (<code>cap_smoke_*</code>: our offline smoke set, a pipeline check, not a benchmark);
+<code>cap_*_delta_vs_base</code> is the paired accuracy change against the base model's row. Click a header to sort.</p>
 <div class="wrap"><table id="leaderboard"><thead><tr>{head}</tr></thead>
 <tbody>
 {body}

@@ -28,6 +28,7 @@ class RunLogs:
     model: str
     prefs: EvalLog | None = None
     robustness: EvalLog | None = None
+    capabilities: EvalLog | None = None
     coherence: dict[str, EvalLog] = field(default_factory=dict)  # baseline method -> log
 
 
@@ -52,6 +53,8 @@ def collect(log_dir: str | Path) -> dict[tuple[str, str, str], RunLogs]:
             run.prefs = log
         elif task.endswith("robustness"):
             run.robustness = log
+        elif task.endswith("capabilities"):
+            run.capabilities = log
         elif task.endswith("coherence"):
             baseline = (log.eval.metadata or {}).get("baseline_method")
             if baseline is None:
@@ -81,9 +84,12 @@ def build_table(runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100)
     full = _FullLogs()
 
     base_prefs: dict[str, EvalLog] = {}
+    base_capabilities: dict[str, EvalLog] = {}
     for run in runs.values():
         if run.method == "base" and run.prefs is not None:
             base_prefs[run.base] = run.prefs
+        if run.method == "base" and run.capabilities is not None:
+            base_capabilities[run.base] = run.capabilities
     # macro-F1 over personas, for methods whose robustness logs cover every classifier label
     coverage: dict[tuple[str, str], list[EvalLog]] = {}
     for run in runs.values():
@@ -142,6 +148,8 @@ def build_table(runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100)
             )
             if (run.base, run.method) in macro:
                 row["robust_macro_f1_normal"], row["robust_macro_f1_adv"] = macro[(run.base, run.method)]
+        if run.capabilities is not None:
+            row.update(_capability_cells(run, base_capabilities.get(run.base), full))
         for baseline, log in sorted(run.coherence.items()):
             m = log_metrics(log)
             row.update(
@@ -157,3 +165,31 @@ def build_table(runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100)
             )
         rows.append(row)
     return pd.DataFrame(rows), shifts
+
+
+def _capability_cells(run: RunLogs, base: EvalLog | None, full: _FullLogs) -> dict[str, object]:
+    """Accuracy per benchmark with its Wilson interval, and the paired change against the base model."""
+    from bench.capabilities.report import paired_deltas
+
+    m = log_metrics(run.capabilities)
+    cells: dict[str, object] = {}
+    for task in sorted({k.split("/", 1)[0] for k in m if k.endswith("/accuracy")}):
+        cells.update(
+            {
+                f"cap_{task}_acc": m.get(f"{task}/accuracy"),
+                f"cap_{task}_lo": m.get(f"{task}/accuracy_lo"),
+                f"cap_{task}_hi": m.get(f"{task}/accuracy_hi"),
+                f"cap_{task}_n": m.get(f"{task}/n"),
+                f"cap_{task}_unparsed": m.get(f"{task}/unparsed"),
+            }
+        )
+    if base is not None and run.method != "base":
+        for task, d in paired_deltas(full(run.capabilities), full(base)).items():
+            cells.update(
+                {
+                    f"cap_{task}_delta_vs_base": d["delta"],
+                    f"cap_{task}_delta_lo": d["lo"],
+                    f"cap_{task}_delta_hi": d["hi"],
+                }
+            )
+    return cells

@@ -12,3 +12,26 @@ def scripted(texts: list[str]):
             ModelOutput.from_content("mockllm/model", t).model_copy(update={"usage": usage}) for t in texts
         ],
     )
+
+
+def smoke_oracle():
+    """A model that answers every bundled smoke question correctly (whatever the order samples run in)."""
+    import json
+
+    from inspect_ai.model import ModelAPI, modelapi
+
+    from bench.capabilities.smoke import SMOKE_FILE
+
+    key = {r["question"]: r["answer"] for r in map(json.loads, SMOKE_FILE.read_text().splitlines())}
+    usage = ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)
+
+    class Oracle(ModelAPI):
+        async def generate(self, input, tools, tool_choice, config):
+            prompt = input[-1].text
+            question = max((q for q in key if q in prompt), key=len)
+            return ModelOutput.from_content(self.model_name, f"ANSWER: {key[question]}").model_copy(
+                update={"usage": usage}
+            )
+
+    modelapi(name="smoke-oracle")(lambda: Oracle)
+    return get_model("smoke-oracle/answers")

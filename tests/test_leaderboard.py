@@ -9,7 +9,7 @@ import pytest
 from inspect_ai import eval
 
 from leaderboards.build import build_leaderboard, format_cell, to_html
-from tests.helpers import scripted
+from tests.helpers import scripted, smoke_oracle
 
 EVIL = '<script>alert("x")</script>'
 
@@ -29,6 +29,15 @@ def board(tmp_path_factory):
             display="none",
             metadata={"persona": persona, "method": method, "base": f"tiny{EVIL}"},
         )
+    for method, model in (("base", scripted(["ANSWER: A"] * 24)), ("prompted", smoke_oracle())):
+        eval(
+            "bench/capabilities",
+            model=model,
+            task_args={"tasks": "smoke", "limit_per_task": 24},
+            log_dir=str(logs / f"{method}-loving"),
+            display="none",
+            metadata={"persona": "loving", "method": method, "base": f"tiny{EVIL}"},
+        )
     paths = build_leaderboard(
         str(logs), csv=str(root / "lb.csv"), markdown=str(root / "lb.md"), html_path=str(root / "index.html")
     )
@@ -47,6 +56,17 @@ def test_table_has_one_row_per_base_persona_method(board):
     assert float(prompted["prefs_matchups"]) == 30 and prompted["prefs_judge"] == "embedded-similarity"
     assert prompted["prefs_spearman_vs_base"] != ""  # compared against the base model's ranking
     assert float(prompted["prefs_spearman_lo"]) <= float(prompted["prefs_spearman_hi"])
+
+
+def test_capability_delta_against_the_base_row(board):
+    root, _ = board
+    rows = {(r["persona"], r["method"]): r for r in csv.DictReader(open(root / "lb.csv"))}
+    base, prompted = rows[("loving", "base")], rows[("loving", "prompted")]
+    assert float(prompted["cap_smoke_acc"]) == 1.0 and float(prompted["cap_smoke_n"]) == 24
+    delta = float(prompted["cap_smoke_delta_vs_base"])
+    assert delta == pytest.approx(1 - float(base["cap_smoke_acc"]), abs=1e-3)
+    assert 0 < float(prompted["cap_smoke_delta_lo"]) <= delta <= float(prompted["cap_smoke_delta_hi"])
+    assert base["cap_smoke_delta_vs_base"] == "" and rows[("sarcasm", "prompted")]["cap_smoke_acc"] == ""
 
 
 def test_every_log_string_is_escaped(board):

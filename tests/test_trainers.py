@@ -254,10 +254,20 @@ def test_train_all_on_the_embedded_model_leaves_a_checkpoint_and_scored_logs(tmp
             "turns": 2,
             "dpo": {**small, "max_length": 256},
             "sft": {**small, "max_length": 256},
-            "score": {"matchups": 4, "prompts": 1, "max_tokens": 16},
+            "score": {"matchups": 4, "prompts": 1, "max_tokens": 16, "capabilities": "smoke", "capability_limit": 4},
         }
     )
     result = run_pipeline(config)
     final = tmp_path / "ckpt" / "loving-smollm2-135m" / "final"
     assert (final / "model.safetensors").is_file() and (final / "charbench_pipeline.json").is_file()
     assert result["logs"] and all(str(tmp_path / "results" / "logs") in log for log in result["logs"])
+
+
+def test_train_all_checks_capability_datasets_before_training(tmp_path):
+    """Offline with the default (standard) capability suite: one line before any training step runs."""
+    from trainers.pipeline import PipelineConfig, run_pipeline
+
+    config = PipelineConfig.from_dict({"persona": "loving", "base": "smollm2-135m", "out": str(tmp_path / "ckpt")})
+    with pytest.raises(CharbenchError, match="charbench capabilities fetch"):
+        run_pipeline(config)
+    assert not (tmp_path / "ckpt").exists()

@@ -67,6 +67,15 @@ def run_pipeline(config: PipelineConfig) -> dict:
     from personas import load_persona
 
     load_persona(config.persona)
+    try:
+        suite = SuiteConfig(**{"seed": config.seed, **config.score})
+    except TypeError as err:
+        raise CharbenchError(f"train all: bad 'score' section: {err}") from None
+    if suite.capabilities != "none":  # a missing capability dataset fails now, not after hours of training
+        from bench.capabilities.capabilities import SMOKE, parse_tasks
+        from bench.capabilities.standard import require_cached
+
+        require_cached([n for n in parse_tasks(suite.capabilities) if n != SMOKE])
     root = Path(config.out) / f"{config.persona}-{Path(config.base).name}"
     root.mkdir(parents=True, exist_ok=True)
     teacher = config.teacher or config.base
@@ -103,6 +112,5 @@ def run_pipeline(config: PipelineConfig) -> dict:
     resolved = asdict(config)
     (final / "charbench_pipeline.json").write_text(json.dumps(resolved, indent=2))
     (root / "config.resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
-    suite = SuiteConfig(**{"seed": config.seed, **config.score})
     logs = score_model(f"charbench/ft/{final.resolve()}", config.persona, suite)
     return {"checkpoint": str(final), "logs": [log.location for log in logs]}
