@@ -17,7 +17,8 @@ def _list(args: argparse.Namespace) -> None:
         print(f"{name:<14} {b.shots:>5} {b.reference_shots:>9}  {cached:<6}  {b.note}")
     n = len(load_smoke())
     print(
-        f"{'smoke':<14} {0:>5} {'-':>9}  {'yes':<6}  {n} bundled questions ({SMOKE_FILE.name}): a smoke check, not a benchmark"
+        f"{'smoke':<14} {0:>5} {'-':>9}  {'yes':<6}  "
+        f"{n} bundled questions ({SMOKE_FILE.name}): a smoke check, not a benchmark"
     )
 
 
