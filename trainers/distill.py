@@ -14,11 +14,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.models.generation import Sampling
+from bench.models.vllm_engine import choose_engine
 from bench.prompts import hf_dataset_cached, load_prompts, prompt_set_hash
 from charbench.errors import CharbenchError
 from personas import load_persona
 from personas.prompting import constitution_system_prompt
-from trainers.backend import generate_resumable, vllm_available
+from trainers.backend import generate_resumable
 
 LIMA = "GAIR/lima"
 ENDS_SENTENCE = re.compile(r"""[.!?…)"'”’*`]\s*$""")
@@ -111,7 +112,7 @@ def distill(config: DistillConfig) -> dict:
         )
     manifest = {
         "config": asdict(config),
-        "engine": "vllm" if vllm_available() else "transformers",
+        "engine": choose_engine(),
         "general_prompts": spec,
         "prompt_hash": prompt_set_hash([]) if not texts else hashlib.sha256("\n".join(texts).encode()).hexdigest()[:12],
         "constitution_hash": hashlib.sha256(system.encode()).hexdigest()[:12],

@@ -125,7 +125,8 @@ def hf_cache_has(repo: str, repo_type: str = "model") -> bool:
     return (Path(root) / f"{repo_type}s--{repo.replace('/', '--')}").is_dir()
 
 
-def _adapter_base(source: str) -> str | None:
+def adapter_base(source: str) -> str | None:
+    """The base model a LoRA adapter directory names, or None for a full checkpoint."""
     config = Path(source) / "adapter_config.json"
     if not config.is_file():
         return None
@@ -162,7 +163,7 @@ def load_causal_lm(
     with _lock:
         if key in _models:
             return _models[key]
-        base = _adapter_base(source)
+        base = adapter_base(source)
         base_source = resolve_source(base) if base else source
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         try:

