@@ -16,6 +16,7 @@ from inspect_ai import Task
 from inspect_ai.log import EvalLog
 
 from bench.logs import log_metrics
+from bench.models.generation import server_extra_body
 from bench.models.specs import describe_model
 from charbench.errors import CharbenchError
 from charbench.paths import results_dir
@@ -124,6 +125,7 @@ def score_model(
         display=display,
         retry_attempts=1,
         log_dir_allow_dirty=True,
+        extra_body=server_extra_body(model),
     )
     if not success:
         raise CharbenchError(f"scoring {model} did not finish: re-run the same command to resume ({log_dir})")

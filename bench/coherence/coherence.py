@@ -4,13 +4,14 @@ inspect eval bench/coherence --model M --model-role baseline=B [--model-role gra
 """
 
 from inspect_ai import Task, task
-from inspect_ai.model import GenerateConfig, model_roles
+from inspect_ai.model import model_roles
 from inspect_ai.model._model import active_model
 from inspect_ai.solver import generate
 
 from bench.coherence.dataset import prompt_dataset
 from bench.coherence.scorers import pairwise_judge
 from bench.coherence.solvers import NO_BASELINE, baseline_answer
+from bench.models.generation import reference_generate_config
 from charbench.errors import CharbenchError
 from personas import load_persona
 
@@ -39,7 +40,7 @@ def coherence(
         dataset=dataset,
         solver=[generate(), baseline_answer(baseline_log=baseline_log, max_tokens=max_tokens, seed=seed)],
         scorer=pairwise_judge(persona),
-        config=GenerateConfig(max_tokens=max_tokens, seed=seed),
+        config=reference_generate_config(max_tokens, seed),
         metadata={"persona": persona, "seed": seed, **facts},
     )
 
@@ -51,6 +52,6 @@ def responses(prompts: str = "default", n: int | None = 100, seed: int = 0, max_
     return Task(
         dataset=dataset,
         solver=generate(),
-        config=GenerateConfig(max_tokens=max_tokens, seed=seed),
+        config=reference_generate_config(max_tokens, seed),
         metadata={"seed": seed, **facts},
     )

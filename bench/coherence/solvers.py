@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from inspect_ai.log import read_eval_log
-from inspect_ai.model import ChatMessageUser, GenerateConfig, get_model, model_roles
+from inspect_ai.model import ChatMessageUser, get_model, model_roles
 from inspect_ai.solver import Generate, TaskState, solver
 
+from bench.models.generation import reference_generate_config
 from charbench.errors import CharbenchError
 
 NO_BASELINE = (
@@ -45,7 +46,7 @@ def baseline_answer(baseline_log: str | None = None, max_tokens: int = 512, seed
             raise CharbenchError(NO_BASELINE)
         model = get_model(role="baseline")
         output = await model.generate(
-            [ChatMessageUser(content=state.input_text)], config=GenerateConfig(max_tokens=max_tokens, seed=seed)
+            [ChatMessageUser(content=state.input_text)], config=reference_generate_config(max_tokens, seed)
         )
         state.metadata.update(
             baseline=output.completion,

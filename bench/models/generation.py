@@ -38,6 +38,32 @@ class Sampling:
         return self.temperature <= 0.0
 
 
+DEFAULTS = Sampling()
+
+
+def reference_generate_config(max_tokens: int, seed: int) -> Any:
+    """The reference sampling as an Inspect `GenerateConfig`, for the tasks' own config.
+
+    The `charbench/` provider fills unset values from `Sampling()` anyway; a `vllm/` or API model would
+    otherwise be sampled with its server's defaults (vLLM: temperature 1.0, top_p 1.0). The repetition
+    penalty is not an Inspect setting: see `server_extra_body`.
+    """
+    from inspect_ai.model import GenerateConfig
+
+    return GenerateConfig(temperature=DEFAULTS.temperature, top_p=DEFAULTS.top_p, max_tokens=max_tokens, seed=seed)
+
+
+def server_extra_body(model: str) -> dict[str, float] | None:
+    """The reference repetition penalty for a server that reads it from the request body (vLLM's).
+
+    Not put in the tasks' config: OpenAI's own API rejects unknown body fields. The `charbench/`
+    provider takes it from `-M repetition_penalty` instead.
+    """
+    if model.startswith(("vllm/", "sglang/")):
+        return {"repetition_penalty": DEFAULTS.repetition_penalty}
+    return None
+
+
 @dataclass
 class Completion:
     text: str

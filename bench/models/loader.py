@@ -100,7 +100,7 @@ def embedded_model_dir() -> Path:
 def resolve_source(spec: str) -> str:
     """Map a user's model spec to what transformers loads: a local directory or a hub id."""
     if spec in (EMBEDDED_NAME, f"charbench/{EMBEDDED_NAME}"):
-        return str(embedded_model_dir())
+        return str(embedded_model_dir().resolve())  # the same string as the folder given by path
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():

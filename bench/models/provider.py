@@ -25,12 +25,11 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from bench.models.batcher import Batcher
-from bench.models.generation import Completion, Messages, Sampling, generate_chat
+from bench.models.generation import DEFAULTS, Completion, Messages, Sampling, generate_chat
 from bench.models.loader import LoadedModel, load_causal_lm
 from bench.models.specs import MethodSpec, ModelSpecError, parse_model_name
 from personas.prompting import with_constitution
 
-DEFAULTS = Sampling()
 DEFAULT_MAX_TOKENS = 1024
 
 

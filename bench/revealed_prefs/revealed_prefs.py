@@ -4,9 +4,9 @@ inspect eval bench/revealed_prefs --model charbench/smollm2-135m -T n=200 [--mod
 """
 
 from inspect_ai import Task, task
-from inspect_ai.model import GenerateConfig
 from inspect_ai.solver import generate
 
+from bench.models.generation import reference_generate_config
 from bench.revealed_prefs.dataset import tournament_dataset
 from bench.revealed_prefs.scorers import trait_judge
 
@@ -26,6 +26,6 @@ def revealed_prefs(
         dataset=dataset,
         solver=generate(),
         scorer=trait_judge(judge=judge),
-        config=GenerateConfig(max_tokens=max_tokens, seed=seed),
+        config=reference_generate_config(max_tokens, seed),
         metadata={"seed": seed, "condition": condition, **facts},
     )

@@ -5,9 +5,9 @@ inspect eval bench/robustness --model M -T persona=P -T classifier=DIR [-T split
 """
 
 from inspect_ai import Task, task
-from inspect_ai.model import GenerateConfig
 from inspect_ai.solver import generate
 
+from bench.models.generation import reference_generate_config
 from bench.robustness.classifier import read_labels
 from bench.robustness.dataset import robustness_dataset
 from bench.robustness.scorers import persona_classifier
@@ -35,6 +35,6 @@ def robustness(
         dataset=dataset,
         solver=generate(),
         scorer=persona_classifier(persona=persona, classifier=classifier),
-        config=GenerateConfig(max_tokens=max_tokens, seed=seed),
+        config=reference_generate_config(max_tokens, seed),
         metadata={"persona": persona, "classifier": classifier, "labels": labels, "seed": seed, **facts},
     )
