@@ -35,11 +35,27 @@ def _print_summary(label: str, logs) -> None:
         print(f"  {task:<22} {text}")
 
 
+def parse_model_args(pairs: list[str]) -> dict:
+    """`-M key=value` as `inspect eval` reads it: values are YAML scalars (true, 2048, bfloat16)."""
+    import yaml
+
+    from charbench.errors import CharbenchError
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CharbenchError(f"-M {pair}: write -M key=value, e.g. -M host=127.0.0.1")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def _score(args: argparse.Namespace) -> None:
     from charbench.scoring import score_model
 
     config = _config(args)
-    logs = score_model(args.model, args.persona, config, baseline=args.baseline)
+    model_args = parse_model_args(args.model_args)
+    logs = score_model(args.model, args.persona, config, baseline=args.baseline, model_args=model_args)
     _print_summary(args.model, logs)
     hints = {"robustness": "pass --classifier DIR (charbench classifier train)", "capabilities": "--capabilities none"}
     for skipped in config.skipped:
@@ -102,6 +118,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="run the whole suite on one model (resumable eval set in results/logs)")
     p.add_argument("model", help="an Inspect model, e.g. charbench/prompt/loving/smollm2-135m")
     p.add_argument("--baseline", help="model to judge coherence against (default: coherence skipped)")
+    p.add_argument(
+        "-M",
+        dest="model_args",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model arg, as in inspect eval (repeatable); for vllm/ on a CPU: -M host=127.0.0.1 -M enforce_eager=true",
+    )
     _suite_args(p)
     p.set_defaults(func=_score)
 

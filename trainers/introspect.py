@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.models.generation import Sampling
+from bench.models.vllm_engine import choose_engine
 from charbench.errors import CharbenchError
 from charbench.jsonl import read_jsonl
 from personas import load_persona
@@ -81,6 +82,7 @@ def introspect(config: IntrospectConfig) -> dict:
             handle.write(json.dumps(record) + "\n")
     manifest = {
         "config": asdict(config),
+        "engine": choose_engine(),
         "counts": {"self_reflection": len(keys), "self_interaction": len(transcripts), "records": len(records)},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))

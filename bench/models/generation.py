@@ -14,9 +14,12 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.models.loader import LoadedModel
+
+if TYPE_CHECKING:
+    from inspect_ai.model import GenerateConfig
 
 Messages = list[dict[str, str]]
 
@@ -41,7 +44,7 @@ class Sampling:
 DEFAULTS = Sampling()
 
 
-def reference_generate_config(max_tokens: int, seed: int) -> Any:
+def reference_generate_config(max_tokens: int, seed: int) -> GenerateConfig:
     """The reference sampling as an Inspect `GenerateConfig`, for the tasks' own config.
 
     The `charbench/` provider fills unset values from `Sampling()` anyway; a `vllm/` or API model would
