@@ -36,18 +36,17 @@ def _print_summary(label: str, logs) -> None:
 
 
 def parse_model_args(pairs: list[str]) -> dict:
-    """`-M key=value` as `inspect eval` reads it: values are YAML scalars (true, 2048, bfloat16)."""
-    import yaml
+    """`-M key=value` through Inspect's own parser (what `inspect eval -M` uses: YAML values, dashes
+    to underscores, comma lists); a pair without `=`, which Inspect would drop silently, is an error."""
+    from inspect_ai._util.config import parse_cli_args
 
     from charbench.errors import CharbenchError
 
-    out = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
+        key, sep, _ = pair.partition("=")
+        if not (key and sep):
             raise CharbenchError(f"-M {pair}: write -M key=value, e.g. -M host=127.0.0.1")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+    return parse_cli_args(pairs)
 
 
 def _score(args: argparse.Namespace) -> None:

@@ -1,5 +1,8 @@
 """Shared test helpers."""
 
+import os
+
+import pytest
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
 
@@ -35,3 +38,14 @@ def smoke_oracle():
 
     modelapi(name="smoke-oracle")(lambda: Oracle)
     return get_model("smoke-oracle/answers")
+
+
+def require_vllm() -> None:
+    """Skip a vLLM test module when vLLM is missing, except under `make test` (CI), where it fails."""
+    from bench.models.vllm_engine import vllm_installed
+
+    if vllm_installed():
+        return
+    if os.environ.get("CHARBENCH_REQUIRE_VLLM") == "1":
+        pytest.fail("vLLM is not installed: run `make vllm`", pytrace=False)
+    pytest.skip("vLLM is not installed (make vllm)", allow_module_level=True)

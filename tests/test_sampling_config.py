@@ -24,5 +24,6 @@ def test_repetition_penalty_goes_only_to_servers_that_read_it():
 def test_model_args_parse_as_inspect_does():
     args = parse_model_args(["host=127.0.0.1", "enforce_eager=true", "max_model_len=2048", "dtype=bfloat16"])
     assert args == {"host": "127.0.0.1", "enforce_eager": True, "max_model_len": 2048, "dtype": "bfloat16"}
+    assert parse_model_args(["max-model-len=4096"]) == {"max_model_len": 4096}  # inspect eval's spelling too
     with pytest.raises(CharbenchError, match="write -M key=value"):
         parse_model_args(["host"])

@@ -3,8 +3,6 @@
 One LoRA-enabled engine on the embedded model serves every test here (one ~30-60 s start).
 """
 
-import os
-
 import pytest
 
 from bench.models import vllm_engine
@@ -12,11 +10,9 @@ from bench.models.generation import Sampling, generate_chat
 from bench.models.loader import embedded_model_dir, load_causal_lm
 from bench.prompts import load_prompts
 from charbench.errors import CharbenchError
+from tests.helpers import require_vllm
 
-if not vllm_engine.vllm_installed():
-    if os.environ.get("CHARBENCH_REQUIRE_VLLM") == "1":  # make test sets it: CI must not skip these
-        pytest.fail("vLLM is not installed: run `make vllm`", pytrace=False)
-    pytest.skip("vLLM is not installed (make vllm)", allow_module_level=True)
+require_vllm()
 
 pytestmark = pytest.mark.slow
 GREEDY_16 = Sampling(temperature=0.0, max_new_tokens=16)

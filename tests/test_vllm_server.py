@@ -10,15 +10,12 @@ import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import get_model
 
-from bench.models import vllm_engine
 from bench.models.generation import server_extra_body
 from bench.models.loader import resolve_source
 from bench.revealed_prefs.revealed_prefs import revealed_prefs
+from tests.helpers import require_vllm
 
-if not vllm_engine.vllm_installed():
-    if os.environ.get("CHARBENCH_REQUIRE_VLLM") == "1":
-        pytest.fail("vLLM is not installed: run `make vllm`", pytrace=False)
-    pytest.skip("vLLM is not installed (make vllm)", allow_module_level=True)
+require_vllm()
 
 pytestmark = pytest.mark.slow
 

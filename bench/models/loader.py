@@ -142,6 +142,11 @@ def _default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def auto_dtype(device: str) -> str:
+    """What `dtype='auto'` means everywhere (both engines): bf16 on a GPU, fp32 on a CPU."""
+    return "bfloat16" if device.startswith("cuda") else "float32"
+
+
 def load_causal_lm(
     spec: str,
     *,
@@ -156,7 +161,7 @@ def load_causal_lm(
 
     device = device or _default_device()
     if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        dtype = auto_dtype(device)
     torch_dtype = getattr(torch, dtype)
     source = resolve_source(spec)
     key = (source, dtype, device, trust_remote_code, merge_adapter)

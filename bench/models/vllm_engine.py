@@ -72,10 +72,10 @@ def engine_environment() -> dict[str, str]:
 
 
 def engine_dtype(dtype: str = "auto") -> str:
-    """The loader's rule: fp32 on CPU, bf16 on GPU (so both engines decode the same numbers)."""
-    if dtype != "auto":
-        return dtype
-    return "bfloat16" if on_gpu() else "float32"
+    """The loader's rule (`auto_dtype`), so both engines decode the same numbers."""
+    from bench.models.loader import auto_dtype
+
+    return auto_dtype("cuda" if on_gpu() else "cpu") if dtype == "auto" else dtype
 
 
 class Engine:
