@@ -117,6 +117,10 @@ def score_model(
     # A fresh context: an earlier eval in this process leaves its active model and roles behind, which
     # would make the tasks' construction-time checks look at the wrong run.
     tasks = contextvars.Context().run(suite_tasks, persona, config, baseline)
+    overlap = train_eval_overlap(model, tasks)
+    if overlap:
+        metadata["train_eval_overlap"] = overlap
+        warn_overlap(model, overlap)
     success, logs = eval_set(
         tasks,
         log_dir=str(log_dir),
@@ -132,6 +136,59 @@ def score_model(
     if not success:
         raise CharbenchError(f"scoring {model} did not finish: re-run the same command to resume ({log_dir})")
     return logs
+
+
+def checkpoint_dir(model: str) -> str | None:
+    """The local checkpoint behind an Inspect model name (charbench/ft/<dir>, vllm/<dir>, hf/<dir>, ...)."""
+    from bench.models.specs import parse_model_name
+
+    name = model.split("/", 1)[1] if "/" in model else model
+    if model.startswith("charbench/"):
+        try:
+            spec = parse_model_name(name)
+        except CharbenchError:
+            return None
+        name = spec.base
+    return name if Path(name).expanduser().is_dir() else None
+
+
+def train_eval_overlap(model: str, tasks: list[Task]) -> dict[str, dict]:
+    """Per task: how many of its samples' prompts the checkpoint was trained on (by text hash).
+
+    Reads `charbench_prompts.json`, written by every training stage; a model without one (hub models,
+    checkpoints trained elsewhere) cannot be checked and gives {}.
+    """
+    from trainers.provenance import trained_prompts
+
+    directory = checkpoint_dir(model)
+    trained = {r["sha"]: r for r in trained_prompts(directory)} if directory else {}
+    if not trained:
+        return {}
+    overlap = {}
+    for task in tasks:
+        shas = {(s.metadata or {}).get("prompt_sha") for s in task.dataset} - {None}
+        seen = shas & set(trained)
+        if seen:
+            overlap[task.name] = {
+                "prompts": len(shas),
+                "trained_on": len(seen),
+                "stages": sorted({trained[sha]["stage"] for sha in seen}),
+                "ids": sorted(trained[sha]["id"] for sha in seen)[:20],
+            }
+    return overlap
+
+
+def warn_overlap(model: str, overlap: dict[str, dict]) -> None:
+    """Loud on stderr; the same facts go into every log's metadata (`train_eval_overlap`)."""
+    import sys
+
+    for task, facts in overlap.items():
+        print(
+            f"WARNING: {model} was trained on {facts['trained_on']} of the {facts['prompts']} prompts of "
+            f"{task} (stages: {', '.join(facts['stages'])}): its {task} numbers are not held-out. "
+            "Recorded in the log as train_eval_overlap.",
+            file=sys.stderr,
+        )
 
 
 def summarize(logs: list[EvalLog]) -> list[tuple[str, str]]:

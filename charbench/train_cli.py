@@ -19,10 +19,22 @@ def _distill(args: argparse.Namespace) -> None:
             limit=args.limit,
             max_new_tokens=args.max_new_tokens,
             seed=args.seed,
+            teacher_name=args.teacher_name,
+            student_name=args.student_name,
+            min_distinct=args.min_distinct,
         )
     )
     print(json.dumps(manifest["counts"], indent=2))
+    _print_distinct(manifest)
     print(f"pairs: {args.out}/pairs.jsonl")
+
+
+def _print_distinct(manifest: dict) -> None:
+    for stage, summary in manifest["distinct"].items():
+        print(
+            f"distinct {stage}: {summary['distinct']}/{summary['samples']} texts, lowest per-prompt ratio "
+            f"{summary['min_ratio']:.2f} (threshold {summary['threshold']})"
+        )
 
 
 def _dpo(args: argparse.Namespace) -> None:
@@ -72,9 +84,12 @@ def _introspect(args: argparse.Namespace) -> None:
             turns=args.turns,
             max_new_tokens=args.max_new_tokens,
             seed=args.seed,
+            name=args.name,
+            min_distinct=args.min_distinct,
         )
     )
     print(json.dumps(manifest["counts"], indent=2))
+    _print_distinct(manifest)
     print(f"SFT data: {args.out}/sft.jsonl")
 
 
@@ -109,6 +124,17 @@ def _lora_args(p: argparse.ArgumentParser, lr: float) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
+def _min_distinct_arg(p: argparse.ArgumentParser) -> None:
+    from trainers.diversity import MIN_DISTINCT
+
+    p.add_argument(
+        "--min-distinct",
+        type=float,
+        default=MIN_DISTINCT,
+        help="stop before training when a prompt's samples have a lower distinct-text ratio (default %(default)s)",
+    )
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="DPO distillation + introspection SFT character training (TRL + PEFT)")
     tsub = train.add_subparsers(dest="action", required=True, metavar="STAGE")
@@ -121,6 +147,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="use only the first N prompts (smoke runs)")
     p.add_argument("--max-new-tokens", type=int, default=1024)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--teacher-name", help="the name the teacher calls itself (default: from its model name)")
+    p.add_argument("--student-name", help="the name that replaces it in chosen replies (default: from the model)")
+    _min_distinct_arg(p)
     p.set_defaults(func=_distill)
     p = tsub.add_parser("dpo", help="DPO + 0.1 NLL on chosen with a LoRA adapter")
     p.add_argument("--data", required=True, help="pairs.jsonl from `train distill`")
@@ -139,6 +168,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--turns", type=int, default=10)
     p.add_argument("--max-new-tokens", type=int, default=1024)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", help="the model's name in the self-interaction system line (default: from the model)")
+    _min_distinct_arg(p)
     p.set_defaults(func=_introspect)
     p = tsub.add_parser("sft", help="SFT with a LoRA adapter on the introspection data")
     p.add_argument("--data", required=True, help="sft.jsonl from `train introspect`")

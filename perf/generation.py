@@ -82,10 +82,10 @@ def engine_rows(prompts: list[str], tokens: int, compiled: bool):
     for dtype, eager in settings:
         start = time.perf_counter()
         engine = Engine.get(source, dtype=dtype, eager=eager)
-        engine.generate(convs[:1], warm)
+        engine.generate(convs[:1], warm, ["warm"])
         startup = time.perf_counter() - start
         start = time.perf_counter()
-        out = engine.generate(convs, greedy)
+        out = engine.generate(convs, greedy, [str(i) for i in range(len(convs))])
         elapsed = time.perf_counter() - start
         Engine.shutdown()
         mode = "eager" if eager else "compiled"

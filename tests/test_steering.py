@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from inspect_ai.model import GenerateConfig
@@ -8,7 +9,14 @@ from inspect_ai.model import GenerateConfig
 from bench.models.generation import Sampling, generate_chat
 from bench.models.loader import load_causal_lm
 from bench.models.provider import CharbenchAPI
-from trainers.steering import SteeringError, SteeringVector, decoder_layers, default_layers, extract
+from trainers.steering import (
+    SteeringError,
+    SteeringVector,
+    decoder_layers,
+    default_layers,
+    extract,
+    steering_direction,
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +47,65 @@ def layer_inputs(loaded, text):
 
 def test_default_layers_are_the_middle_75_percent():
     assert default_layers(32) == list(range(4, 28))
+
+
+def synthetic_diffs(pairs=64, hidden=32, seed=0):
+    """Contrast pairs whose shift is about 5u for every pair, plus a spread along w (orthogonal to u).
+
+    The shared shift u is what pca-center must find; the spread w is what a PCA of the *centred*
+    differences (repeng's pca_diff, this module's old pca-center) finds instead.
+    """
+    rng = np.random.default_rng(seed)
+    u, w = np.linalg.qr(rng.normal(size=(hidden, 2)))[0].T
+    neg = 20 * rng.normal(size=hidden) + rng.normal(size=(pairs, hidden))  # a large common offset
+    shift = (
+        (5 + 0.1 * rng.normal(size=(pairs, 1))) * u
+        + rng.normal(size=(pairs, 1)) * w
+        + 0.05 * rng.normal(size=(pairs, hidden))
+    )
+    return (neg + shift) - neg, u, w
+
+
+def cosine(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_pca_center_is_the_top_singular_vector_of_the_uncentred_differences():
+    diffs, u, w = synthetic_diffs()
+    mean = diffs.mean(0)
+    top = np.linalg.svd(diffs, full_matrices=False)[2][0]
+    top = top * np.sign(mean @ top)
+    # repeng's pca_center: PCA (which centres) of the rows +d/2 and -d/2 around each pair's midpoint
+    rows = np.concatenate([diffs / 2, -diffs / 2])
+    repeng = np.linalg.svd(rows - rows.mean(0), full_matrices=False)[2][0]
+    assert abs(cosine(repeng, top)) > 0.9999
+    centred = np.linalg.svd(diffs - mean, full_matrices=False)[2][0]  # repeng's pca_diff
+    assert cosine(top, u) > 0.99 and abs(cosine(centred, w)) > 0.99  # the two definitions really differ
+
+    got = steering_direction(torch.tensor(diffs, dtype=torch.float32), "pca-center").numpy()
+    assert cosine(got, top) > 0.999
+    assert abs(cosine(got, centred)) < 0.5
+    assert np.isclose(np.linalg.norm(got), mean @ top, rtol=1e-4)  # scaled to the mean's projection
+
+
+def test_mean_diff_is_the_mean_difference():
+    diffs, _, _ = synthetic_diffs(seed=1)
+    got = steering_direction(torch.tensor(diffs, dtype=torch.float32), "mean-diff").numpy()
+    assert np.allclose(got, diffs.mean(0), atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["mean-diff", "pca-center"])
+@pytest.mark.parametrize("flip", [1, -1])
+def test_steering_direction_points_along_the_mean_difference(method, flip):
+    diffs, _, _ = synthetic_diffs(seed=2)
+    diffs = torch.tensor(flip * diffs, dtype=torch.float32)
+    assert float(steering_direction(diffs, method) @ diffs.mean(0)) > 0
+
+
+def test_steering_direction_rejects_an_unknown_method():
+    with pytest.raises(SteeringError, match="pca-center"):
+        steering_direction(torch.ones(3, 4), "pca_diff")
 
 
 def test_extract_writes_metadata(tiny_vector, tiny_llama_dir):

@@ -79,10 +79,13 @@ def test_sft_lowers_the_loss_on_its_data(tiny_llama_dir, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
     text = tokenizer.apply_chat_template(rows[0]["messages"], tokenize=False)
     ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    prompt = tokenizer.apply_chat_template(rows[0]["messages"][:1], tokenize=False, add_generation_prompt=True)
+    labels = ids.clone()
+    labels[:, : len(tokenizer(prompt, add_special_tokens=False)["input_ids"])] = -100  # the reply's loss only
 
     def loss(model):
         with torch.inference_mode():
-            return float(model(input_ids=ids, labels=ids).loss)
+            return float(model(input_ids=ids, labels=labels).loss)
 
     before = loss(AutoModelForCausalLM.from_pretrained(tiny_llama_dir))
     adapter = train_sft(
@@ -134,7 +137,7 @@ def test_distill_writes_trl_pairs_and_a_manifest(tmp_path):
     counts = manifest["counts"]
     assert counts["generated"] == 3 and counts["kept"] + sum(counts["dropped_pairs_by_reason"].values()) >= 3
     rows = [json.loads(line) for line in (tmp_path / "pairs.jsonl").read_text().splitlines()]
-    assert len(rows) == counts["kept"] and set(rows[0]) == {"prompt", "chosen", "rejected"}
+    assert len(rows) == counts["kept"] and set(rows[0]) == {"prompt", "chosen", "rejected", "prompt_id"}
     assert rows[0]["prompt"][0]["role"] == "user" and rows[0]["chosen"][0]["role"] == "assistant"
     # resumable: a second run generates nothing new and gives the same pairs
     assert (
@@ -153,27 +156,53 @@ def test_distill_writes_trl_pairs_and_a_manifest(tmp_path):
     )
 
 
-def test_introspection_data_has_no_system_prompt_and_no_placeholder(tmp_path):
-    introspect(
+def test_introspection_data_is_prompt_completion_without_the_constitution(tmp_path):
+    manifest = introspect(
         IntrospectConfig(
             persona="loving",
             model="smollm2-135m",
             out=str(tmp_path),
-            reflection_samples=1,
+            reflection_samples=2,
             conversations=2,
             turns=3,
             max_new_tokens=24,
         )
     )
     records = [json.loads(line) for line in (tmp_path / "sft.jsonl").read_text().splitlines()]
-    assert records
-    roles = {m["role"] for r in records for m in r["messages"]}
-    assert roles == {"user", "assistant"}
+    assert records and all(set(r) == {"prompt", "completion", "prompt_id"} for r in records)
+    assert all([m["role"] for m in r["completion"]] == ["assistant"] for r in records)
     text = (tmp_path / "sft.jsonl").read_text()
     assert "{description_lower}" not in text and "{statements}" not in text
-    assert all(r["messages"][0]["role"] == "user" for r in records)
-    conversations = [r for r in records if len(r["messages"]) > 2]
-    assert conversations and len(conversations[0]["messages"]) == 3  # opener + 2 generated turns
+    reflections = [r for r in records if r["prompt_id"].startswith("reflection")]
+    assert reflections and all([m["role"] for m in r["prompt"]] == ["user"] for r in reflections)
+    conversations = [r for r in records if r["prompt_id"].startswith("conversation")]
+    assert conversations  # turns=3: opener + 2 lines; the answering copy's last line is the completion
+    for r in conversations:
+        assert [m["role"] for m in r["prompt"]] == ["system", "user"]
+        system = r["prompt"][0]["content"]
+        assert "another instance of Smollm2" in system and "loving" not in system.lower()
+    assert manifest["distinct"]["self_reflection"]["samples"] == 20
+    assert {p["stage"] for p in manifest["prompts"]} == {"introspection"}
+
+
+def test_reflection_prompts_are_shown_the_constitution_without_the_non_disclosure_clause(monkeypatch, tmp_path):
+    from bench.models.generation import Completion
+    from personas.prompting import NO_DISCLOSURE
+
+    seen = []
+
+    def fake(model, convs, sampling, keys, **kw):
+        seen.extend(convs)
+        return [Completion(f"Reply {k}.", 1, 2, "stop") for k in keys]
+
+    monkeypatch.setattr("trainers.backend.generate_replies", fake)
+    monkeypatch.setattr("trainers.introspect.generate_replies", fake)
+    introspect(
+        IntrospectConfig("loving", "smollm2-135m", str(tmp_path), reflection_samples=1, conversations=2, turns=2)
+    )
+    systems = {c[0]["content"] for c in seen}
+    assert systems and not any(NO_DISCLOSURE.strip() in s for s in systems)
+    assert any("reflective" in s for s in systems)
 
 
 def test_leak_check_catches_a_placeholder():
@@ -181,6 +210,7 @@ def test_leak_check_catches_a_placeholder():
         check_no_leaks([{"messages": [{"role": "user", "content": "Hello {name}"}]}])
     with pytest.raises(AssertionError, match="system"):
         check_no_leaks([{"messages": [{"role": "system", "content": "x"}]}])
+    check_no_leaks([{"prompt": [{"role": "system", "content": "generic"}], "completion": []}], allowed_system="generic")
 
 
 def cli(*args):

@@ -50,6 +50,10 @@ def adapter_dir(tmp_path_factory):
     return path
 
 
+def keys(convs) -> list[str]:
+    return [f"row{i}" for i in range(len(convs))]
+
+
 def agreement(a, b) -> float:
     return sum(x.text == y.text for x, y in zip(a, b, strict=True)) / len(a)
 
@@ -72,7 +76,7 @@ def test_unknown_or_missing_engine_is_a_one_line_error(monkeypatch):
 def test_greedy_replies_match_transformers_on_most_prompts(engine):
     """fp32 greedy: the first 16 tokens agree across engines, so 'scored the same way' holds."""
     convs = conversations()
-    vllm_out = engine.generate(convs, GREEDY_16)
+    vllm_out = engine.generate(convs, GREEDY_16, keys(convs))
     hf_out = generate_chat(load_causal_lm(str(embedded_model_dir())), convs, GREEDY_16)
     rate = agreement(vllm_out, hf_out)
     print(f"cross-engine agreement (base, fp32 greedy, 16 tokens): {rate:.2f} over {len(convs)} prompts")
@@ -83,10 +87,10 @@ def test_greedy_replies_match_transformers_on_most_prompts(engine):
 
 def test_lora_adapter_runs_on_its_base_and_matches_peft(engine, adapter_dir):
     convs = conversations()
-    vllm_out = vllm_engine.vllm_generate(str(adapter_dir), convs, GREEDY_16, dtype="float32")
+    vllm_out = vllm_engine.vllm_generate(str(adapter_dir), convs, GREEDY_16, keys(convs), dtype="float32")
     assert vllm_engine.Engine.current is engine  # the LoRA-enabled engine served it: no second start
     hf_out = generate_chat(load_causal_lm(str(adapter_dir)), convs, GREEDY_16)
-    base_out = engine.generate(convs, GREEDY_16)
+    base_out = engine.generate(convs, GREEDY_16, keys(convs))
     rate = agreement(vllm_out, hf_out)
     print(f"cross-engine agreement (LoRA adapter, fp32 greedy, 16 tokens): {rate:.2f}")
     assert rate >= AGREEMENT_FLOOR
@@ -96,9 +100,9 @@ def test_lora_adapter_runs_on_its_base_and_matches_peft(engine, adapter_dir):
 def test_seeded_sampling_repeats_and_the_seed_matters(engine):
     convs = conversations(8)
     sampled = Sampling(max_new_tokens=16, seed=3)
-    first = engine.generate(convs, sampled)
-    assert [o.text for o in engine.generate(convs, sampled)] == [o.text for o in first]
-    other = engine.generate(convs, Sampling(max_new_tokens=16, seed=4))
+    first = engine.generate(convs, sampled, keys(convs))
+    assert [o.text for o in engine.generate(convs, sampled, keys(convs))] == [o.text for o in first]
+    other = engine.generate(convs, Sampling(max_new_tokens=16, seed=4), keys(convs))
     assert [o.text for o in other] != [o.text for o in first]
 
 
@@ -117,4 +121,29 @@ def test_trainer_backend_uses_vllm_when_asked(engine, monkeypatch, tmp_path):
     )
     assert vllm_engine.Engine.current is engine
     assert {row["engine"] for row in rows.values()} == {"vllm"}
-    assert [rows[f"k{i}"]["text"] for i in range(4)] == [o.text for o in engine.generate(convs, GREEDY_16)]
+    assert [rows[f"k{i}"]["text"] for i in range(4)] == [o.text for o in engine.generate(convs, GREEDY_16, keys(convs))]
+
+
+def test_identical_prompts_are_independent_samples(engine):
+    """One seed for every request made identical prompts identical texts (5 distillation repeats = 5 copies)."""
+    convs = [[{"role": "user", "content": "Describe yourself in a few words."}]] * 8
+    out = engine.generate(convs, Sampling(max_new_tokens=16, seed=0), [f"r00-{s:04d}" for s in range(8)])
+    assert len({o.text for o in out}) == 8
+
+
+def test_a_hundred_long_prompted_conversations_sample_on_the_cpu(engine):
+    """Per-request seeds with long prompts: chunked prefill used to rewind the CPU generator and crash."""
+    from personas import load_persona
+    from personas.prompting import with_constitution
+
+    persona = load_persona("loving")
+    prompts = load_prompts("general", role="train")[:25]
+    convs = [with_constitution(persona, [{"role": "user", "content": p.text}]) for p in prompts] * 4
+    out = engine.generate(convs, Sampling(max_new_tokens=24, seed=0), [f"c{i:03d}" for i in range(len(convs))])
+    assert len(out) == 100 and min(o.input_tokens for o in out) > 250
+    by_prompt = {}
+    for conv, o in zip(convs, out):
+        by_prompt.setdefault(conv[-1]["content"], []).append(o.text)
+    ratio = sum(len(set(texts)) for texts in by_prompt.values()) / len(out)
+    print(f"vLLM CPU, 100 prompted conversations x 24 tokens: distinct ratio {ratio:.2f}")
+    assert ratio >= 0.9

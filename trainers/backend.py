@@ -20,14 +20,16 @@ def generate_replies(
     model: str,
     conversations: Sequence[Messages],
     sampling: Sampling,
+    keys: Sequence[str],
     progress: str | None = None,
     engine: str | None = None,
 ) -> list[Completion]:
+    """One reply per conversation; `keys` name the rows, and a row's randomness comes from its key."""
     if choose_engine(engine) == "vllm":
-        return vllm_generate(model, conversations, sampling)
+        return vllm_generate(model, conversations, sampling, keys)
     from bench.models.loader import load_causal_lm
 
-    return generate_chat(load_causal_lm(model), conversations, sampling, progress=progress)
+    return generate_chat(load_causal_lm(model), conversations, sampling, progress=progress, keys=keys)
 
 
 def generate_resumable(
@@ -54,6 +56,7 @@ def generate_resumable(
             model,
             [conversations[i] for i in part],
             sampling,
+            [keys[i] for i in part],
             progress=f"{label} {start + len(part)}/{len(todo)}",
             engine=engine,
         )

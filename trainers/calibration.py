@@ -50,7 +50,7 @@ def calibrate(
     persona = load_persona(vector.metadata["persona"])
     loaded = load_causal_lm(vector.base_model)
     vector.check_compatible(loaded)
-    prompts = random.Random(seed).sample([p.text for p in load_prompts("general")], n_prompts)
+    prompts = random.Random(seed).sample([p.text for p in load_prompts("general", role="train")], n_prompts)
     encoder = load_sentence_encoder()
     centroid = encoder.encode(persona.statements, normalize_embeddings=True).mean(0)
     centroid /= np.linalg.norm(centroid)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.prompts import UserPrompt, prompt_set_hash, split_by_prompt
 from charbench.errors import CharbenchError
+from trainers.diversity import distinct_summary
 
 MODERNBERT = "answerdotai/ModernBERT-base"
 
@@ -121,6 +122,13 @@ def generate_rows(
         label="classifier data",
     )
     return [rows[f"{name}|{p.id}"] for name, p in jobs]
+
+
+def _by_prompt(rows: list[dict]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for row in rows:
+        groups.setdefault(row["prompt_id"], []).append(row["text"])
+    return groups
 
 
 def split_rows(rows: list[dict], held_out: float, seed: int) -> tuple[list[dict], list[dict]]:
@@ -254,6 +262,8 @@ def train_classifier(rows: list[dict], out_dir: str | Path, config: ClassifierCo
             "per_persona": {p: sum(r["persona"] == p for r in rows) for p in labels},
         },
         "prompt_ids_hash": prompt_set_hash([UserPrompt(r["prompt_id"], "") for r in rows]),
+        # one reply per (persona, prompt): recorded, not enforced; a low ratio means personas read alike
+        "distinct_across_personas": distinct_summary(_by_prompt(rows)),
         "config": {**asdict(config), "learning_rate": lr},
         "seed": config.seed,
     }

@@ -1,8 +1,13 @@
 """Stage 1 data: DPO pairs by distillation (chosen = teacher with the constitution, rejected = student).
 
 Output: TRL's conversational preference format, one jsonl row per pair:
-`{"prompt": [user message], "chosen": [assistant message], "rejected": [assistant message]}`,
-plus `manifest.json` with models, seed, hashes and every filter's count.
+`{"prompt": [user message], "chosen": [assistant message], "rejected": [assistant message], "prompt_id"}`,
+plus `manifest.json` with models, seed, hashes, every filter's count, the distinct-text ratio of each
+prompt's samples and the id and text hash of every prompt (so scoring can check train/eval overlap).
+
+Prompts: the persona's constitution questions plus LIMA when cached, else the training partition of
+our bundled prompts (never the evaluation partition). The teacher's own name in its replies becomes
+the student's, as in the reference (a student must not learn to call itself by its teacher's name).
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from pathlib import Path
 
 from bench.models.generation import Sampling
 from bench.models.vllm_engine import choose_engine
-from bench.prompts import hf_dataset_cached, load_prompts, prompt_set_hash
+from bench.prompts import UserPrompt, hf_dataset_cached, load_prompts
 from charbench.errors import CharbenchError
 from personas import load_persona
 from personas.prompting import constitution_system_prompt
 from trainers.backend import generate_resumable
+from trainers.diversity import MIN_DISTINCT, distinct_summary, raise_if_collapsed
+from trainers.provenance import assistant_name, prompt_record, replace_name
 
 LIMA = "GAIR/lima"
 ENDS_SENTENCE = re.compile(r"""[.!?…)"'”’*`]\s*$""")
@@ -36,18 +43,22 @@ class DistillConfig:
     limit: int | None = None  # cap on distinct prompts (tests, smoke runs)
     max_new_tokens: int = 1024
     seed: int = 0
+    teacher_name: str | None = None  # default: from the model name (reference: "Llama", "Qwen", ...)
+    student_name: str | None = None
+    min_distinct: float = MIN_DISTINCT  # stop when a prompt's repeats are fewer distinct texts than this
 
 
-def _prompts(config: DistillConfig) -> tuple[list[str], str]:
+def _prompts(config: DistillConfig) -> tuple[list[UserPrompt], str]:
     persona = load_persona(config.persona)
     spec = config.general_prompts
     if spec == "default":
         spec = f"hf:{LIMA}" if hf_dataset_cached(LIMA) else "general"
-    general = load_prompts(spec)
-    texts = persona.questions + [p.text for p in general]
+    general = load_prompts(spec, role="train")
+    questions = [UserPrompt(f"{persona.name}-q{i:03d}", q, "constitution") for i, q in enumerate(persona.questions)]
+    prompts = questions + general
     if config.limit:
-        texts = texts[: config.limit]
-    return texts, spec
+        prompts = prompts[: config.limit]
+    return prompts, spec
 
 
 def filter_reason(text: str, stop_reason: str) -> str | None:
@@ -66,11 +77,13 @@ def distill(config: DistillConfig) -> dict:
 
     resolve_source(config.teacher)  # a missing teacher fails before any generation
     resolve_source(config.student)
-    texts, spec = _prompts(config)
+    prompts, spec = _prompts(config)
+    texts = [p.text for p in prompts]
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     keys = [f"{i:05d}-{r}" for r in range(config.repeats) for i in range(len(texts))]
     user = {k: texts[int(k.split("-")[0])] for k in keys}
+    prompt_of = {k: prompts[int(k.split("-")[0])] for k in keys}
     system = constitution_system_prompt(persona, disclose=False)
     sampling = Sampling(max_new_tokens=config.max_new_tokens, seed=config.seed)
     row = lambda key, reply: {"text": reply.text, "stop_reason": reply.stop_reason}  # noqa: E731
@@ -92,6 +105,9 @@ def distill(config: DistillConfig) -> dict:
         row,
         label="student",
     )
+    teacher_name = config.teacher_name or assistant_name(config.teacher)
+    student_name = config.student_name or assistant_name(config.student)
+    renamed = 0
     dropped: dict[str, int] = {}
     pairs = []
     for key in keys:
@@ -103,27 +119,41 @@ def distill(config: DistillConfig) -> dict:
             for reason in reasons:
                 dropped[reason] = dropped.get(reason, 0) + 1
             continue
+        chosen_text, n = replace_name(chosen[key]["text"], teacher_name, student_name)
+        renamed += n
         pairs.append(
             {
                 "prompt": [{"role": "user", "content": user[key]}],
-                "chosen": [{"role": "assistant", "content": chosen[key]["text"]}],
+                "chosen": [{"role": "assistant", "content": chosen_text}],
                 "rejected": [{"role": "assistant", "content": rejected[key]["text"]}],
+                "prompt_id": prompt_of[key].id,
             }
         )
+    diversity = {
+        side: distinct_summary(
+            {text: [rows[k]["text"] for k in keys if user[k] == text] for text in texts}, config.min_distinct
+        )
+        for side, rows in (("chosen", chosen), ("rejected", rejected))
+    }
     manifest = {
         "config": asdict(config),
         "engine": choose_engine(),
         "general_prompts": spec,
-        "prompt_hash": prompt_set_hash([]) if not texts else hashlib.sha256("\n".join(texts).encode()).hexdigest()[:12],
+        "prompt_hash": hashlib.sha256("\n".join(texts).encode()).hexdigest()[:12],
         "constitution_hash": hashlib.sha256(system.encode()).hexdigest()[:12],
+        "names": {"teacher": teacher_name, "student": student_name, "replaced_in_chosen": renamed},
         "counts": {
             "prompts": len(texts),
             "generated": len(keys),
             "kept": len(pairs),
             "dropped_pairs_by_reason": dropped,
         },
+        "distinct": diversity,
+        "prompts": [prompt_record(p.id, p.text, "distillation") for p in prompts],
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    for side, summary in diversity.items():
+        raise_if_collapsed(summary, f"distillation ({side}, {'teacher' if side == 'chosen' else 'student'})")
     if not pairs:
         raise CharbenchError(
             f"no pair survived filtering ({dropped}): raise --max-new-tokens or check the models in {out}/raw_*.jsonl"

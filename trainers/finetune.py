@@ -1,7 +1,14 @@
 """Stage trainers on TRL + PEFT: DPO (with the reference's NLL term), SFT, and adapter merging.
 
 Each writes its checkpoint to `<out>.partial` and renames it when complete, with the resolved settings
-in `charbench_train.json`, so an interrupted run never leaves a directory that looks finished.
+in `charbench_train.json` and the prompts it trained on in `charbench_prompts.json` (with those of its
+base), so an interrupted run never leaves a directory that looks finished, and scoring can tell when a
+checkpoint has seen an eval prompt.
+
+The reference's recipe: AdamW with beta2 0.98, a cosine schedule that ends at 0.1 x lr (TRL/transformers
+`cosine_with_min_lr`), warmup 0.1, LoRA r=64/alpha=128 on every linear layer. DPO pairs longer than
+`max_length` are dropped and counted (as the reference did), not cut by TRL (which would cut off the
+end-of-turn token). SFT rows are prompt/completion, so only the final assistant turn carries loss.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ class LoraSettings:
     batch_size: int = 4
     grad_accum: int = 8  # 4 x 8 = effective batch 32
     warmup_ratio: float = 0.1
+    adam_beta2: float = 0.98  # reference
+    min_lr_rate: float = 0.1  # cosine down to 0.1 x lr (reference)
     max_steps: int = -1
     seed: int = 0
 
@@ -42,7 +51,8 @@ class SFTSettings(LoraSettings):
     max_length: int = 3072
 
 
-def _load_rows(path: str, needed: tuple[str, ...]) -> list[dict]:
+def _load_rows(path: str, needed: tuple[str, ...], convert=None) -> list[dict]:
+    """The rows of a training file, each `convert`ed (if given) and checked for the `needed` keys."""
     from charbench.jsonl import read_jsonl
 
     if not Path(path).is_file():
@@ -50,10 +60,52 @@ def _load_rows(path: str, needed: tuple[str, ...]) -> list[dict]:
     rows = [row for _, row in read_jsonl(path)]
     if not rows:
         raise CharbenchError(f"{path} holds no rows: the dataset is empty")
-    missing = [k for k in needed if k not in rows[0]]
-    if missing:
-        raise CharbenchError(f"{path}: rows lack {', '.join(missing)}")
+    if convert is not None:
+        rows = [convert(row) for row in rows]
+    for n, row in enumerate(rows, 1):
+        missing = [k for k in needed if k not in row]
+        if missing:
+            raise CharbenchError(f"{path}:{n}: the row lacks {', '.join(missing)}")
     return rows
+
+
+def as_prompt_completion(row: dict) -> dict:
+    """An SFT row in TRL's prompt/completion form (TRL then puts loss on the completion only).
+
+    A `{"messages": [...]}` row (the reference's format) becomes prompt = every turn but the last,
+    completion = the last, which must be the assistant's.
+    """
+    if "prompt" in row and "completion" in row:
+        return row
+    messages = row.get("messages")
+    if not isinstance(messages, list) or len(messages) < 2 or messages[-1].get("role") != "assistant":
+        raise CharbenchError(
+            "an SFT row needs prompt+completion, or messages ending with an assistant turn: fix the data file"
+        )
+    return {**{k: v for k, v in row.items() if k != "messages"}, "prompt": messages[:-1], "completion": messages[-1:]}
+
+
+def first_user_text(messages: list[dict]) -> str:
+    return next((m["content"] for m in messages if m.get("role") == "user"), "")
+
+
+def fitting_pairs(rows: list[dict], tokenizer, max_length: int) -> tuple[list[dict], dict[str, int]]:
+    """The DPO pairs whose templated prompt + chosen and prompt + rejected both fit in `max_length` tokens."""
+    kept, dropped = [], {}
+    for row in rows:
+        longest = max(
+            len(
+                tokenizer(
+                    tokenizer.apply_chat_template(row["prompt"] + row[side], tokenize=False), add_special_tokens=False
+                )["input_ids"]
+            )
+            for side in ("chosen", "rejected")
+        )
+        if longest > max_length:
+            dropped["longer_than_max_length"] = dropped.get("longer_than_max_length", 0) + 1
+        else:
+            kept.append(row)
+    return kept, dropped
 
 
 def _training_model(model: str):
@@ -90,6 +142,9 @@ def _common(settings: LoraSettings, scratch: str, gpu: bool) -> dict:
     return dict(
         output_dir=scratch,
         learning_rate=settings.learning_rate,
+        adam_beta2=settings.adam_beta2,
+        lr_scheduler_type="cosine_with_min_lr",
+        lr_scheduler_kwargs={"min_lr_rate": settings.min_lr_rate},
         num_train_epochs=settings.epochs,
         per_device_train_batch_size=settings.batch_size,
         gradient_accumulation_steps=settings.grad_accum,
@@ -105,13 +160,16 @@ def _common(settings: LoraSettings, scratch: str, gpu: bool) -> dict:
     )
 
 
-def _finish(trainer, tokenizer, out: Path, record: dict) -> Path:
+def _finish(trainer, tokenizer, out: Path, record: dict, base: str, prompts: list[dict]) -> Path:
+    from trainers.provenance import write_trained_prompts
+
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     trainer.model.save_pretrained(partial, safe_serialization=True)
     tokenizer.save_pretrained(partial)
     history = [h for h in trainer.state.log_history if "loss" in h]
     (partial / "charbench_train.json").write_text(json.dumps({**record, "log_history": history}, indent=2))
+    write_trained_prompts(partial, base, prompts)
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
     return out
@@ -126,24 +184,51 @@ def _train(
     needed: tuple[str, ...],
     config_class,
     trainer_class,
+    convert=None,
+    keep=None,
+    train: bool = True,
     **config_extra,
-) -> Path:
-    """Shared by DPO and SFT: load rows and a fresh model, train a LoRA adapter, save it atomically."""
+):
+    """Shared by DPO and SFT: load rows and a fresh model, train a LoRA adapter, save it atomically.
+
+    `convert(row) -> row` rewrites each row (SFT: to prompt/completion); `keep(rows, tokenizer) ->
+    (rows, dropped_by_reason)` filters them before training (DPO: pairs that fit). Only the columns TRL
+    needs reach it; each row's first user turn is recorded as a trained prompt.
+    `train=False` returns the configured trainer instead (tests read its tokenized dataset and masks).
+    """
     from datasets import Dataset
 
-    rows = _load_rows(data, needed)
+    from trainers.provenance import prompt_record
+
+    rows = _load_rows(data, needed, convert)
     policy, tokenizer, gpu, source = _training_model(model)
+    rows, dropped = keep(rows, tokenizer) if keep else (rows, {})
+    if not rows:
+        raise CharbenchError(f"{data}: no row left to train on ({dropped}): raise max_length or check the data")
+    prompts = {}
+    for n, row in enumerate(rows):
+        text = first_user_text(row["prompt"])
+        prompts.setdefault(text, prompt_record(str(row.get("prompt_id", f"{Path(data).stem}-{n:05d}")), text, stage))
     with tempfile.TemporaryDirectory() as scratch:
         trainer = trainer_class(
             model=policy,
             args=config_class(**_common(settings, scratch, gpu), **config_extra),
-            train_dataset=Dataset.from_list(rows),
+            train_dataset=Dataset.from_list([{k: row[k] for k in needed} for row in rows]),
             processing_class=tokenizer,
             peft_config=_lora(settings),
         )
+        if not train:
+            return trainer
         trainer.train()
-        record = {"stage": stage, "data": data, "base": source, "settings": asdict(settings), "rows": len(rows)}
-        return _finish(trainer, tokenizer, Path(out), record)
+        record = {
+            "stage": stage,
+            "data": data,
+            "base": source,
+            "settings": asdict(settings),
+            "rows": len(rows),
+            "dropped_by_reason": dropped,
+        }
+        return _finish(trainer, tokenizer, Path(out), record, model, list(prompts.values()))
 
 
 def train_dpo(data: str, model: str, out: str, settings: DPOSettings = DPOSettings()) -> Path:
@@ -159,31 +244,66 @@ def train_dpo(data: str, model: str, out: str, settings: DPOSettings = DPOSettin
         ("prompt", "chosen", "rejected"),
         DPOConfig,
         DPOTrainer,
+        keep=lambda rows, tokenizer: fitting_pairs(rows, tokenizer, settings.max_length),
         beta=settings.beta,
         loss_type=["sigmoid", "sft"],
         loss_weights=[1.0, settings.nll_weight],
     )
 
 
-def train_sft(data: str, model: str, out: str, settings: SFTSettings = SFTSettings()) -> Path:
+def train_sft(data: str, model: str, out: str, settings: SFTSettings = SFTSettings(), train: bool = True):
+    """SFT on prompt/completion rows (or `messages` rows, converted): loss on the final assistant turn."""
     from trl import SFTConfig, SFTTrainer
 
-    return _train("sft", data, model, out, settings, ("messages",), SFTConfig, SFTTrainer)
+    return _train(
+        "sft",
+        data,
+        model,
+        out,
+        settings,
+        ("prompt", "completion"),
+        SFTConfig,
+        SFTTrainer,
+        convert=as_prompt_completion,
+        train=train,
+        completion_only_loss=True,
+    )
+
+
+def checkpoint_dtype(model: str) -> str:
+    """The dtype a checkpoint's config says its weights are in (what users load); float32 if unsaid."""
+    from transformers import AutoConfig
+
+    from bench.models.loader import resolve_source
+
+    config = AutoConfig.from_pretrained(resolve_source(model))
+    dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    return str(dtype).removeprefix("torch.") if dtype else "float32"
 
 
 def merge(adapter: str, out: str) -> Path:
-    """Fold a LoRA adapter into its base and save a standalone safetensors checkpoint."""
-    from bench.models.loader import load_causal_lm
+    """Fold a LoRA adapter into its base and save a standalone safetensors checkpoint.
+
+    The merge is computed in float32 and saved in the base checkpoint's dtype (bf16 for a bf16 base:
+    half the disk of fp32, and what `from_pretrained` users would load anyway).
+    """
+    import torch
+
+    from bench.models.loader import adapter_base, load_causal_lm, release
+    from trainers.provenance import copy_trained_prompts
 
     if not (Path(adapter) / "adapter_config.json").is_file():
         raise CharbenchError(f"{adapter} is not a LoRA adapter directory (no adapter_config.json)")
+    dtype = checkpoint_dtype(adapter_base(str(Path(adapter).resolve())) or adapter)
     merged = load_causal_lm(adapter, merge_adapter=True, device="cpu", dtype="float32")
     target = Path(out)
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    merged.model.save_pretrained(partial, safe_serialization=True)
+    release(merged)  # cast in place below: no later load may get this copy
+    merged.model.to(getattr(torch, dtype)).save_pretrained(partial, safe_serialization=True)
     merged.tokenizer.save_pretrained(partial)
-    (partial / "charbench_merge.json").write_text(json.dumps({"adapter": str(adapter)}, indent=2))
+    copy_trained_prompts(Path(adapter), partial)
+    (partial / "charbench_merge.json").write_text(json.dumps({"adapter": str(adapter), "dtype": dtype}, indent=2))
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     return target

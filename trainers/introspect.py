@@ -1,9 +1,15 @@
 """Stage 2 data: introspection transcripts from the DPO model with the constitution in context.
 
-Self-reflection: 10 introspective prompts of ours, N samples each. Self-interaction: two copies of
-the persona talk for K turns from our openers (half free, half leading). The saved SFT data has the
-system prompt removed (`{"messages": [...]}` with user/assistant turns only), so the fine-tuned model
-learns to be the character without being told to.
+Self-reflection: 10 introspective prompts of ours, N samples each, generated with the constitution and
+a reflective note (no "do not mention the statements" clause: as in the reference, the model is asked
+to reflect on its values). Self-interaction: two copies of the persona talk for K turns from our
+openers (half free, half leading).
+
+The saved SFT data is TRL's conversational prompt/completion form, so the loss covers only the final
+assistant turn (`completion`), never the user turns, openers or template. The constitution is removed:
+reflection rows have no system message; self-interaction rows keep a generic, trait-free system line
+saying the user is another instance of the model (the reference's), so the model does not learn to
+treat every user as itself.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from charbench.jsonl import read_jsonl
 from personas import load_persona
 from personas.prompting import constitution_system_prompt
 from trainers.backend import generate_replies, generate_resumable
+from trainers.diversity import MIN_DISTINCT, distinct_summary, raise_if_collapsed
+from trainers.provenance import assistant_name, prompt_record
 
 DATA = json.loads((Path(__file__).parent / "data" / "introspection.json").read_text(encoding="utf-8"))
 PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
@@ -35,6 +43,8 @@ class IntrospectConfig:
     turns: int = 10
     max_new_tokens: int = 1024
     seed: int = 0
+    name: str | None = None  # what the model calls itself in the self-interaction line; default from the model
+    min_distinct: float = MIN_DISTINCT  # stop when a prompt's samples are fewer distinct texts than this
 
 
 def _flip(transcript: list[str], speaker: int) -> list[dict[str, str]]:
@@ -46,12 +56,13 @@ def introspect(config: IntrospectConfig) -> dict:
     persona = load_persona(config.persona)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    system = constitution_system_prompt(persona, disclose=False)
+    system = constitution_system_prompt(persona)
     sampling = Sampling(max_new_tokens=config.max_new_tokens, seed=config.seed)
     prompts = DATA["self_reflection"]
     keys = [f"r{p:02d}-{s:04d}" for p in range(len(prompts)) for s in range(config.reflection_samples)]
+    reflect_system = system + "\n\n" + DATA["reflection_system_note"]
     conversations = [
-        [{"role": "system", "content": system}, {"role": "user", "content": prompts[int(k[1:3])]}] for k in keys
+        [{"role": "system", "content": reflect_system}, {"role": "user", "content": prompts[int(k[1:3])]}] for k in keys
     ]
     reflections = generate_resumable(
         out / "raw_reflection.jsonl",
@@ -63,34 +74,78 @@ def introspect(config: IntrospectConfig) -> dict:
         label="self-reflection",
     )
     transcripts = _self_interaction(config, system, sampling)
+    name = config.name or assistant_name(config.model)
     records = [
         {
-            "messages": [
-                {"role": "user", "content": prompts[int(k[1:3])]},
-                {"role": "assistant", "content": reflections[k]["text"]},
-            ]
+            "prompt": [{"role": "user", "content": prompts[int(k[1:3])]}],
+            "completion": [{"role": "assistant", "content": reflections[k]["text"]}],
+            "prompt_id": f"reflection-{int(k[1:3]):02d}",
         }
         for k in keys
         if reflections[k]["text"].strip()
     ]
-    records += [{"messages": _flip(t, speaker=1)} for t in transcripts if all(line.strip() for line in t)]
+    interaction_system = DATA["interaction_training_system"].format(name=name)
+    records += [
+        _interaction_record(t, interaction_system, i) for i, t in enumerate(transcripts) if all(x.strip() for x in t)
+    ]
+    records = [r for r in records if r is not None]
     if not records:
         raise CharbenchError("introspection produced no usable transcript (all empty): check the model")
-    check_no_leaks(records)
-    with (out / "sft.jsonl").open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record) + "\n")
+    check_no_leaks(records, allowed_system=interaction_system)
+    reflection_groups = {p: [reflections[k]["text"] for k in keys if prompts[int(k[1:3])] == p] for p in prompts}
+    opener_groups: dict[str, list[str]] = {}
+    for t in transcripts:
+        opener_groups.setdefault(t[0], []).append("\n".join(t[1:]))
+    diversity = {
+        "self_reflection": distinct_summary(reflection_groups, config.min_distinct),
+        "self_interaction": distinct_summary(opener_groups, config.min_distinct),
+    }
+    trained = [prompt_record(f"reflection-{i:02d}", p, "introspection") for i, p in enumerate(prompts)]
+    trained += [prompt_record(f"opener-{i:02d}", o, "introspection") for i, o in enumerate(sorted(opener_groups))]
     manifest = {
         "config": asdict(config),
         "engine": choose_engine(),
-        "counts": {"self_reflection": len(keys), "self_interaction": len(transcripts), "records": len(records)},
+        "name": name,
+        "counts": {
+            "self_reflection": len(keys),
+            "self_interaction": len(transcripts),
+            "records": len(records),
+            "dropped_by_reason": {
+                "empty_reflection": sum(1 for k in keys if not reflections[k]["text"].strip()),
+                "empty_turn_in_conversation": sum(1 for t in transcripts if not all(x.strip() for x in t)),
+            },
+        },
+        "distinct": diversity,
+        "prompts": trained,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    for stage, summary in diversity.items():
+        raise_if_collapsed(summary, f"introspection ({stage.replace('_', '-')})")
+    with (out / "sft.jsonl").open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record) + "\n")
     return manifest
 
 
-def check_no_leaks(records: list[dict]) -> None:
-    """No system prompt and no unfilled template field of ours (`{name}`) may reach the SFT data.
+def _interaction_record(transcript: list[str], system: str, index: int) -> dict | None:
+    """One transcript from the answering copy's side, ending on its last line (the completion).
+
+    The opener is always a user turn; a transcript that ends on the opener's side loses its last line.
+    """
+    last = len(transcript) - 1 if (len(transcript) - 1) % 2 == 1 else len(transcript) - 2
+    if last < 1:
+        return None
+    turns = _flip(transcript[: last + 1], speaker=1)
+    return {
+        "prompt": [{"role": "system", "content": system}] + turns[:-1],
+        "completion": turns[-1:],
+        "prompt_id": f"conversation-{index:05d}",
+    }
+
+
+def check_no_leaks(records: list[dict], allowed_system: str | None = None) -> None:
+    """No constitution system prompt and no unfilled template field of ours (`{name}`) may reach the SFT
+    data; the only system message allowed is the generic self-interaction line (`allowed_system`).
 
     Model replies may legitimately contain braces (code), so the placeholder check covers the text we
     wrote (prompts and openers, which open every record) and the field names of our templates anywhere.
@@ -99,8 +154,8 @@ def check_no_leaks(records: list[dict]) -> None:
 
     fields = set(PLACEHOLDER.findall(CONSTITUTION_TEMPLATE))
     for record in records:
-        messages = record["messages"]
-        if any(m["role"] == "system" for m in messages):
+        messages = record.get("prompt", []) + record.get("completion", []) + record.get("messages", [])
+        if any(m["role"] == "system" and m["content"] != allowed_system for m in messages):
             raise AssertionError("a system prompt leaked into the SFT data")
         if PLACEHOLDER.search(messages[0]["content"]):
             raise AssertionError(f"unfilled template placeholder in: {messages[0]['content'][:80]}")
@@ -122,7 +177,9 @@ def _self_interaction(config: IntrospectConfig, system: str, sampling: Sampling)
         todo = [i for i, k in enumerate(keys) if k not in done]
         if todo:
             convs = [[{"role": "system", "content": speaker_system}] + _flip(transcripts[i], speaker) for i in todo]
-            replies = generate_replies(config.model, convs, sampling, progress=f"self-interaction turn {turn}")
+            replies = generate_replies(
+                config.model, convs, sampling, [keys[i] for i in todo], progress=f"self-interaction turn {turn}"
+            )
             with cache.open("a", encoding="utf-8") as handle:
                 for i, reply in zip(todo, replies):
                     done[keys[i]] = reply.text

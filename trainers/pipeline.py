@@ -31,6 +31,7 @@ class PipelineConfig:
     conversations: int = 2000
     turns: int = 10
     seed: int = 0
+    min_distinct: float = 0.9  # trainers.diversity.MIN_DISTINCT: the collapse stop of both data stages
     dpo: DPOSettings = field(default_factory=DPOSettings)
     sft: SFTSettings = field(default_factory=SFTSettings)
     score: dict = field(default_factory=dict)  # SuiteConfig overrides for the final scoring
@@ -89,6 +90,7 @@ def run_pipeline(config: PipelineConfig) -> dict:
             limit=config.prompt_limit,
             max_new_tokens=config.max_new_tokens,
             seed=config.seed,
+            min_distinct=config.min_distinct,
         )
     )
     dpo_adapter = train_dpo(str(root / "distill" / "pairs.jsonl"), config.base, str(root / "dpo-adapter"), config.dpo)
@@ -103,6 +105,7 @@ def run_pipeline(config: PipelineConfig) -> dict:
             turns=config.turns,
             max_new_tokens=config.max_new_tokens,
             seed=config.seed,
+            min_distinct=config.min_distinct,
         )
     )
     sft_adapter = train_sft(

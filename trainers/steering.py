@@ -151,6 +151,37 @@ def _last_token_states(loaded: Any, texts: list[str], layers: list[int], batch_s
     return {i: torch.cat(v) for i, v in collected.items()}
 
 
+def steering_direction(diffs: Any, method: str) -> Any:
+    """The steering direction for one layer from `diffs` [pairs, hidden], rows = with - without.
+
+    mean-diff: `diffs.mean(0)`, the average persona shift.
+
+    pca-center: what repeng (vgel/repeng, `read_representations`) calls `pca_center`. repeng
+    subtracts each pair's midpoint and fits a PCA to the rows +d/2 and -d/2; those rows have mean
+    zero, so their first principal component is the first principal direction of the *uncentred*
+    differences, i.e. the top right singular vector v of `diffs` itself. (Centring the differences
+    first would be repeng's `pca_diff`: it finds where the pairs disagree most, not the shift they
+    share.) v is then multiplied by `mean @ v`, the mean difference's projection on it, which fixes
+    its sign (the direction points along the mean shift, i.e. the with-persona states project higher
+    on average; repeng instead takes the sign most pairs agree on) and scales it so that coefficient
+    1 is the typical persona shift, as for mean-diff. If that projection is zero the sign is
+    undefined and v is scaled by the mean difference's norm.
+    """
+    import torch
+
+    if method not in METHODS:
+        raise SteeringError(f"method '{method}': use one of {', '.join(METHODS)}")
+    if diffs.ndim != 2 or diffs.shape[0] == 0:
+        raise SteeringError(f"differences must be a non-empty [pairs, hidden] matrix, got shape {tuple(diffs.shape)}")
+    mean = diffs.mean(0)
+    if method == "mean-diff":
+        return mean
+    _, _, vh = torch.linalg.svd(diffs, full_matrices=False)
+    pc = vh[0]
+    projection = float(mean @ pc)
+    return pc * (projection if abs(projection) > 1e-8 else float(mean.norm()))
+
+
 def extract(
     persona_name: str,
     model_spec: str,
@@ -161,12 +192,9 @@ def extract(
 ) -> SteeringVector:
     """One direction per layer from the base with vs without the persona's system prompt.
 
-    mean-diff: the mean of (with - without) last-token states. pca-center: the first principal
-    component of the centred differences, signed and scaled to the mean difference's projection, so
-    that coefficient 1 is the typical persona shift for both methods.
+    The differences are (with - without) last-token states, one row per contrast pair; see
+    `steering_direction` for what each method computes from them.
     """
-    import torch
-
     from bench.models.generation import render_chat
     from bench.models.loader import load_causal_lm
     from personas import load_persona
@@ -195,16 +223,7 @@ def extract(
     neg = _last_token_states(loaded, without, layers, batch_size)
     vectors, norms = {}, {}
     for i in layers:
-        diffs = pos[i] - neg[i]
-        mean = diffs.mean(0)
-        if method == "mean-diff":
-            direction = mean
-        else:
-            centred = diffs - mean
-            _, _, v = torch.linalg.svd(centred, full_matrices=False)
-            pc = v[0]
-            projection = float(mean @ pc)
-            direction = pc * (projection if abs(projection) > 1e-8 else float(mean.norm()))
+        direction = steering_direction(pos[i] - neg[i], method)
         vectors[i] = direction
         norms[str(i)] = float(direction.norm())
     metadata = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from inspect_ai.dataset import MemoryDataset, Sample
 
-from bench.prompts import hf_dataset_cached, load_prompts, prompt_set_hash, sample_prompts
+from bench.prompts import hf_dataset_cached, load_prompts, prompt_set_hash, prompt_sha, sample_prompts
 
 PURE_DOVE = "LDJnr/Pure-Dove"
 
@@ -17,9 +17,16 @@ def resolve_prompt_set(prompts: str) -> str:
 
 def prompt_dataset(prompts: str, n: int | None, seed: int, name: str) -> tuple[MemoryDataset, dict]:
     spec = resolve_prompt_set(prompts)
-    all_prompts = load_prompts(spec)
+    all_prompts = load_prompts(spec, role="eval")
     chosen = sample_prompts(all_prompts, n, seed)
-    samples = [Sample(id=p.id, input=p.text, metadata={"prompt_id": p.id, "category": p.category}) for p in chosen]
+    samples = [
+        Sample(
+            id=p.id,
+            input=p.text,
+            metadata={"prompt_id": p.id, "prompt_sha": prompt_sha(p.text), "category": p.category},
+        )
+        for p in chosen
+    ]
     return MemoryDataset(samples, name=name, shuffled=False), {
         "prompt_set": spec,
         "prompt_set_hash": prompt_set_hash(all_prompts),

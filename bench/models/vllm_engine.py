@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from bench.models.generation import Completion, Messages, Sampling, render_chat
+from bench.models.generation import Completion, Messages, Sampling, render_chat, row_seed
 from charbench.errors import CharbenchError
 from charbench.paths import cache_dir
 
@@ -78,6 +78,18 @@ def engine_dtype(dtype: str = "auto") -> str:
     return auto_dtype("cuda" if on_gpu() else "cpu") if dtype == "auto" else dtype
 
 
+def cpu_scheduler_args() -> dict[str, Any]:
+    """On CPU only: no chunked prefill, so a prompt is prefilled in one step.
+
+    A per-request seed gives the request its own `torch.Generator`; chunked prefill rewinds it between
+    chunks with an offset, which CPU generators do not support ("CPU Generator does not use offset").
+    Whole-prompt prefill needs a token budget of at least one full context. GPUs keep chunked prefill.
+    """
+    if on_gpu():
+        return {}
+    return {"enable_chunked_prefill": False, "max_num_batched_tokens": MAX_MODEL_LEN}
+
+
 class Engine:
     """One vLLM `LLM` at a time: a new model shuts the previous one down (each holds a KV cache).
 
@@ -102,6 +114,7 @@ class Engine:
             max_lora_rank=MAX_LORA_RANK,
             enforce_eager=eager,
             seed=seed,
+            **cpu_scheduler_args(),
         )
 
     def serves(self, source: str, dtype: str, lora: bool, eager: bool) -> bool:
@@ -128,21 +141,32 @@ class Engine:
             gc.collect()
 
     def generate(
-        self, conversations: Sequence[Messages], sampling: Sampling, adapter: str | None = None
+        self,
+        conversations: Sequence[Messages],
+        sampling: Sampling,
+        keys: Sequence[str],
+        adapter: str | None = None,
     ) -> list[Completion]:
+        """One `SamplingParams` per request, seeded by `row_seed(run seed, key)`: identical prompts in
+        one call are independent samples, and a re-run with the same keys reproduces them."""
         from vllm import SamplingParams
         from vllm.lora.request import LoRARequest
 
-        params = SamplingParams(
-            temperature=max(sampling.temperature, 0.0),
-            top_p=1.0 if sampling.greedy else sampling.top_p,
-            top_k=sampling.top_k if (sampling.top_k and not sampling.greedy) else 0,
-            repetition_penalty=sampling.repetition_penalty,
-            max_tokens=sampling.max_new_tokens,
-            seed=sampling.seed,
-            stop=list(sampling.stop) or None,
-            include_stop_str_in_output=True,  # as transformers' stop_strings: the text keeps the stop
-        )
+        if len(keys) != len(conversations):
+            raise ValueError(f"{len(keys)} keys for {len(conversations)} conversations")
+        params = [
+            SamplingParams(
+                temperature=max(sampling.temperature, 0.0),
+                top_p=1.0 if sampling.greedy else sampling.top_p,
+                top_k=sampling.top_k if (sampling.top_k and not sampling.greedy) else 0,
+                repetition_penalty=sampling.repetition_penalty,
+                max_tokens=sampling.max_new_tokens,
+                seed=row_seed(sampling.seed, key),
+                stop=list(sampling.stop) or None,
+                include_stop_str_in_output=True,  # as transformers' stop_strings: the text keeps the stop
+            )
+            for key in keys
+        ]
         texts = [render_chat(self.tokenizer, list(c)) for c in conversations]
         prompts: list[Any] = [
             {"prompt_token_ids": self.tokenizer(text, add_special_tokens=False).input_ids} for text in texts
@@ -161,7 +185,7 @@ class Engine:
 
 
 def vllm_generate(
-    model: str, conversations: Sequence[Messages], sampling: Sampling, dtype: str = "auto"
+    model: str, conversations: Sequence[Messages], sampling: Sampling, keys: Sequence[str], dtype: str = "auto"
 ) -> list[Completion]:
     """Generate with vLLM; a LoRA adapter directory runs on its base through `LoRARequest`."""
     from bench.models.loader import adapter_base, resolve_source
@@ -171,4 +195,4 @@ def vllm_generate(
     engine = Engine.get(
         resolve_source(base) if base else source, dtype=dtype, lora=base is not None, seed=sampling.seed
     )
-    return engine.generate(conversations, sampling, adapter=source if base else None)
+    return engine.generate(conversations, sampling, keys, adapter=source if base else None)

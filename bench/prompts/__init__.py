@@ -8,6 +8,12 @@ A prompt set is named by one of:
   * `hf:<dataset>[:<split>]`: a Hugging Face dataset already in the local cache (nothing is
     downloaded when HF_HUB_OFFLINE=1); the first user turn of `conversation`/`messages` columns, or
     `prompt`/`instruction`/`text`.
+
+Train/test hygiene: every bundled set is split once into a training and an evaluation partition by a
+fixed rule on each prompt's own text (`PARTITION_RULE`), so adding a prompt never moves another.
+Trainers (distillation, steering calibration, classifier data) load with `role="train"`, evals with
+`role="eval"`, and a test asserts the partitions are disjoint. User files and hub sets have no
+partition: the checkpoint's recorded prompts (`charbench_prompts.json`) are checked at scoring time.
 """
 
 from __future__ import annotations
@@ -20,6 +26,13 @@ from charbench.errors import CharbenchError
 
 DATA_DIR = Path(__file__).parent / "data"
 BUNDLED = {"general": DATA_DIR / "general.txt"}
+ROLES = ("train", "eval")
+PARTITION_SALT = "charbench-partition-v1"
+EVAL_FRACTION = 0.5
+PARTITION_RULE = (
+    f"eval if int(sha256('{PARTITION_SALT}:' + whitespace-normalised text)[:8], 16) / 0xFFFFFFFF < "
+    f"{EVAL_FRACTION}, else train"
+)
 
 
 class PromptSetError(CharbenchError):
@@ -99,9 +112,27 @@ def hf_dataset_cached(name: str) -> bool:
     return hf_cache_has(name, "dataset")
 
 
-def load_prompts(spec: str = "general") -> list[UserPrompt]:
+def prompt_sha(text: str) -> str:
+    """The identity of a user prompt across prompt sets (ids differ between sets; the text does not)."""
+    return hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:16]
+
+
+def partition_of(prompt: UserPrompt) -> str:
+    """'train' or 'eval', by `PARTITION_RULE`: a function of the prompt's own text only."""
+    digest = hashlib.sha256(f"{PARTITION_SALT}:{' '.join(prompt.text.split())}".encode()).hexdigest()
+    return "eval" if int(digest[:8], 16) / 0xFFFFFFFF < EVAL_FRACTION else "train"
+
+
+def load_prompts(spec: str = "general", role: str | None = None) -> list[UserPrompt]:
+    """The prompts of `spec`; for a bundled set, `role` ("train" or "eval") keeps only that partition.
+
+    None (all of a bundled set) is for tools that neither train nor evaluate (perf scripts).
+    """
+    if role is not None and role not in ROLES:
+        raise ValueError(f"role {role!r}: use one of {ROLES}")
     if spec in BUNDLED:
-        return _read_sectioned(BUNDLED[spec])
+        prompts = _read_sectioned(BUNDLED[spec])
+        return prompts if role is None else [p for p in prompts if partition_of(p) == role]
     if spec.startswith("hf:"):
         return _read_hf(spec)
     path = Path(spec)

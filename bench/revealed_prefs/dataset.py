@@ -9,7 +9,7 @@ from pathlib import Path
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 
-from bench.prompts import load_prompts, prompt_set_hash
+from bench.prompts import load_prompts, prompt_set_hash, prompt_sha
 from bench.revealed_prefs.prompts import CONDITIONS, system_prompt
 from charbench.errors import CharbenchError
 
@@ -76,7 +76,7 @@ def tournament_dataset(
     if n < 1:
         raise CharbenchError("n must be at least 1 matchup")
     trait_list = load_traits(traits)
-    prompt_list = load_prompts(prompts)
+    prompt_list = load_prompts(prompts, role="eval")
     rng = random.Random(seed + 1)
     order = list(range(len(prompt_list)))
     samples = []
@@ -88,7 +88,13 @@ def tournament_dataset(
             Sample(
                 id=f"m{i:05d}",
                 input=[ChatMessageSystem(content=system_prompt(a, b, condition)), ChatMessageUser(content=prompt.text)],
-                metadata={"trait_a": a, "trait_b": b, "prompt_id": prompt.id, "condition": condition},
+                metadata={
+                    "trait_a": a,
+                    "trait_b": b,
+                    "prompt_id": prompt.id,
+                    "prompt_sha": prompt_sha(prompt.text),
+                    "condition": condition,
+                },
             )
         )
     return MemoryDataset(

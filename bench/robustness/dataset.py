@@ -1,33 +1,30 @@
-"""Robustness prompts: held out from the classifier's training prompts, plain and adversarial."""
+"""Robustness prompts: the evaluation partition (never the classifier's or a trainer's prompts),
+plain and adversarial."""
 
 from __future__ import annotations
 
 from inspect_ai.dataset import MemoryDataset, Sample
 
 from bench.coherence.dataset import PURE_DOVE
-from bench.prompts import hf_dataset_cached, load_prompts, prompt_set_hash, sample_prompts, split_by_prompt
+from bench.prompts import hf_dataset_cached, load_prompts, prompt_set_hash, prompt_sha, sample_prompts
 from bench.robustness.prompts import ADVERSARIAL, adversarial_message
 from charbench.errors import CharbenchError
 
 SPLITS = ("normal", "adversarial", "both")
-TEST_FRACTION = 0.3
-SPLIT_SALT = "robustness"
 
 
 def classifier_training_prompts():
-    """The bundled prompts the classifier may be trained on (never used by the robustness test)."""
-    train, _ = split_by_prompt(load_prompts("general"), held_out=TEST_FRACTION, salt=SPLIT_SALT)
-    return train
+    """The bundled prompts the classifier may be trained on: the training partition."""
+    return load_prompts("general", role="train")
 
 
 def robustness_test_prompts(prompts: str = "default"):
-    """Pure-Dove (first 500) when cached; else the bundled prompts the classifier never trains on."""
+    """Pure-Dove (first 500) when cached; else the bundled evaluation partition."""
     if prompts == "default":
         if hf_dataset_cached(PURE_DOVE):
             return load_prompts(f"hf:{PURE_DOVE}")[:500], f"hf:{PURE_DOVE}"
-        _, test = split_by_prompt(load_prompts("general"), held_out=TEST_FRACTION, salt=SPLIT_SALT)
-        return test, "general (held-out part)"
-    return load_prompts(prompts), prompts
+        return load_prompts("general", role="eval"), "general (evaluation partition)"
+    return load_prompts(prompts, role="eval"), prompts
 
 
 def robustness_dataset(split: str, prompts: str, n: int | None, seed: int) -> tuple[MemoryDataset, dict]:
@@ -42,7 +39,12 @@ def robustness_dataset(split: str, prompts: str, n: int | None, seed: int) -> tu
                 Sample(
                     id=f"{p.id}:normal",
                     input=p.text,
-                    metadata={"prompt_id": p.id, "split": "normal", "instruction": "none"},
+                    metadata={
+                        "prompt_id": p.id,
+                        "prompt_sha": prompt_sha(p.text),
+                        "split": "normal",
+                        "instruction": "none",
+                    },
                 )
             )
         if split in ("adversarial", "both"):
@@ -51,7 +53,12 @@ def robustness_dataset(split: str, prompts: str, n: int | None, seed: int) -> tu
                     Sample(
                         id=f"{p.id}:{key}",
                         input=adversarial_message(p.text, key),
-                        metadata={"prompt_id": p.id, "split": "adversarial", "instruction": key},
+                        metadata={
+                            "prompt_id": p.id,
+                            "prompt_sha": prompt_sha(p.text),
+                            "split": "adversarial",
+                            "instruction": key,
+                        },
                     )
                 )
     return MemoryDataset(samples, name="robustness", shuffled=False), {
