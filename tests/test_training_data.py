@@ -200,3 +200,34 @@ def test_assistant_name_and_teacher_name_replacement():
     assert assistant_name("zai-org/glm-4.5-air") == "Glm"
     assert replace_name("I am Glm, and Glmorous.", "Glm", "Llama") == ("I am Llama, and Glmorous.", 1)
     assert replace_name("I am Llama.", "Llama", "Llama") == ("I am Llama.", 0)
+
+
+# ------------------------------------------------------------------ 8. merging keeps the base's dtype
+
+
+def test_merge_of_a_bf16_base_writes_bf16_weights(tiny_llama_dir, tmp_path):
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    from trainers.finetune import merge
+
+    base = tmp_path / "bf16-base"
+    AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.bfloat16).save_pretrained(base)
+    AutoTokenizer.from_pretrained(tiny_llama_dir).save_pretrained(base)
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": f"Question {i}?"}],
+            "chosen": [{"role": "assistant", "content": "A kind answer."}],
+            "rejected": [{"role": "assistant", "content": "No."}],
+        }
+        for i in range(2)
+    ]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    adapter = train_dpo(str(tmp_path / "pairs.jsonl"), str(base), str(tmp_path / "a"), DPOSettings(max_steps=1, **TINY))
+    merged = merge(str(adapter), str(tmp_path / "m"))
+    with safe_open(str(merged / "model.safetensors"), "pt") as weights:
+        dtypes = {weights.get_tensor(name).dtype for name in weights.keys()}
+    assert dtypes == {torch.bfloat16}
+    assert json.loads((merged / "charbench_merge.json").read_text())["dtype"] == "bfloat16"
+    assert (merged / PROMPTS_FILE).is_file()  # the trained prompts travel with the merged model

@@ -139,11 +139,11 @@ def test_a_hundred_long_prompted_conversations_sample_on_the_cpu(engine):
     persona = load_persona("loving")
     prompts = load_prompts("general", role="train")[:25]
     convs = [with_constitution(persona, [{"role": "user", "content": p.text}]) for p in prompts] * 4
-    out = engine.generate(convs, Sampling(max_new_tokens=24, seed=0), [f"c{i:03d}" for i in range(len(convs))])
-    assert len(out) == 100 and min(o.input_tokens for o in out) > 250
+    out = engine.generate(convs, Sampling(max_new_tokens=16, seed=0), [f"c{i:03d}" for i in range(len(convs))])
+    assert len(out) == 100 and min(o.input_tokens for o in out) > 200
     by_prompt = {}
     for conv, o in zip(convs, out):
         by_prompt.setdefault(conv[-1]["content"], []).append(o.text)
     ratio = sum(len(set(texts)) for texts in by_prompt.values()) / len(out)
-    print(f"vLLM CPU, 100 prompted conversations x 24 tokens: distinct ratio {ratio:.2f}")
+    print(f"vLLM CPU, 100 prompted conversations x 16 tokens: distinct ratio {ratio:.2f}")
     assert ratio >= 0.9
