@@ -280,12 +280,13 @@ def _vector_for(persona: str, base: str) -> Path:
 
 def quick_classifier(base: str, prompts: int, config: SuiteConfig) -> Path:
     """A small all-persona classifier from the prompted method on `base` (cached by base and size)."""
-    from bench.prompts import sample_prompts
+    from bench.prompts import PARTITION_SALT, sample_prompts
     from bench.robustness.dataset import classifier_training_prompts
     from personas import list_personas
     from trainers.classifier import ClassifierConfig, generate_rows, train_classifier
 
-    out = results_dir() / "classifiers" / f"quick-{_slug(base)}-{prompts}"
+    # the partition is in the key: a classifier cached under an older split may have seen eval prompts
+    out = results_dir() / "classifiers" / f"quick-{_slug(base)}-{prompts}-{PARTITION_SALT}"
     if (out / "labels.json").is_file():
         return out
     chosen = sample_prompts(classifier_training_prompts(), prompts, config.seed)

@@ -180,7 +180,7 @@ def test_introspection_data_is_prompt_completion_without_the_constitution(tmp_pa
     for r in conversations:
         assert [m["role"] for m in r["prompt"]] == ["system", "user"]
         system = r["prompt"][0]["content"]
-        assert "another instance of Smollm2" in system and "loving" not in system.lower()
+        assert "another instance of Smollm" in system and "loving" not in system.lower()
     assert manifest["distinct"]["self_reflection"]["samples"] == 20
     assert {p["stage"] for p in manifest["prompts"]} == {"introspection"}
 

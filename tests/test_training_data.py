@@ -198,6 +198,8 @@ def test_score_finds_a_checkpoint_trained_on_eval_prompts(tmp_path, capsys):
 def test_assistant_name_and_teacher_name_replacement():
     assert assistant_name("meta-llama/Llama-3.1-8B-Instruct") == "Llama"
     assert assistant_name("zai-org/glm-4.5-air") == "Glm"
+    assert assistant_name("Qwen/Qwen2.5-7B-Instruct") == "Qwen"
+    assert assistant_name("meta-llama/Meta-Llama-3-8B-Instruct") == "Llama"
     assert replace_name("I am Glm, and Glmorous.", "Glm", "Llama") == ("I am Llama, and Glmorous.", 1)
     assert replace_name("I am Llama.", "Llama", "Llama") == ("I am Llama.", 0)
 
@@ -231,3 +233,24 @@ def test_merge_of_a_bf16_base_writes_bf16_weights(tiny_llama_dir, tmp_path):
     assert dtypes == {torch.bfloat16}
     assert json.loads((merged / "charbench_merge.json").read_text())["dtype"] == "bfloat16"
     assert (merged / PROMPTS_FILE).is_file()  # the trained prompts travel with the merged model
+
+
+def test_sft_rows_longer_than_max_length_are_dropped_and_counted(tiny_llama_dir, tmp_path):
+    short = {"prompt": [{"role": "user", "content": "Hi?"}], "completion": [{"role": "assistant", "content": "Hi."}]}
+    long = {**short, "completion": [{"role": "assistant", "content": "word " * 300 + "end."}]}
+    path = tmp_path / "sft.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [short, long, short]))
+    adapter = train_sft(
+        str(path), str(tiny_llama_dir), str(tmp_path / "s"), SFTSettings(max_steps=1, max_length=64, **TINY)
+    )
+    record = json.loads((adapter / "charbench_train.json").read_text())
+    assert record["rows"] == 2 and record["dropped_by_reason"] == {"longer_than_max_length": 1}
+
+
+def test_plain_text_training_rows_are_a_one_line_error(tiny_llama_dir, tmp_path):
+    from charbench.errors import CharbenchError
+
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(json.dumps({"prompt": "Hi?", "chosen": "Hello, dear.", "rejected": "Hello."}))
+    with pytest.raises(CharbenchError, match="conversational"):
+        train_dpo(str(path), str(tiny_llama_dir), str(tmp_path / "d"), DPOSettings(max_steps=1, **TINY))

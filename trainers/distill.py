@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.models.generation import Sampling
 from bench.models.vllm_engine import choose_engine
-from bench.prompts import UserPrompt, hf_dataset_cached, load_prompts
+from bench.prompts import UserPrompt, hf_dataset_cached, load_prompts, prompt_sha
 from charbench.errors import CharbenchError
 from personas import load_persona
 from personas.prompting import constitution_system_prompt
@@ -81,9 +81,12 @@ def distill(config: DistillConfig) -> dict:
     texts = [p.text for p in prompts]
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    keys = [f"{i:05d}-{r}" for r in range(config.repeats) for i in range(len(texts))]
-    user = {k: texts[int(k.split("-")[0])] for k in keys}
-    prompt_of = {k: prompts[int(k.split("-")[0])] for k in keys}
+    # Keys name the prompt by its text hash, not its position: a resumed run whose prompt list changed
+    # (LIMA cached since, a new partition) can never pair a cached reply with another prompt.
+    by_sha = {prompt_sha(p.text): p for p in prompts}
+    keys = [f"{sha}-{r}" for r in range(config.repeats) for sha in by_sha]
+    prompt_of = {k: by_sha[k.rsplit("-", 1)[0]] for k in keys}
+    user = {k: prompt_of[k].text for k in keys}
     system = constitution_system_prompt(persona, disclose=False)
     sampling = Sampling(max_new_tokens=config.max_new_tokens, seed=config.seed)
     row = lambda key, reply: {"text": reply.text, "stop_reason": reply.stop_reason}  # noqa: E731
@@ -152,6 +155,7 @@ def distill(config: DistillConfig) -> dict:
         "prompts": [prompt_record(p.id, p.text, "distillation") for p in prompts],
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (out / "pairs.jsonl").unlink(missing_ok=True)  # a stop must not leave an older run's pairs to train on
     for side, summary in diversity.items():
         raise_if_collapsed(summary, f"distillation ({side}, {'teacher' if side == 'chosen' else 'student'})")
     if not pairs:

@@ -50,6 +50,7 @@ def raise_if_collapsed(summary: dict, stage: str) -> None:
         more = len(summary["collapsed"]) - 1
         raise CollapsedSamplesError(
             f"{stage}: the samples of prompt '{name[:60]}' are {counts} distinct (threshold "
-            f"{summary['threshold']})" + (f", and {more} more prompt(s)" if more else "") + ": check the "
-            "engine's seeding, raise --max-new-tokens, or lower --min-distinct"
+            f"{summary['threshold']})" + (f", and {more} more prompt(s)" if more else "") + ": raise "
+            "--max-new-tokens or lower --min-distinct; cached samples (raw_*.jsonl) are reused, so delete "
+            "them to draw new ones"
         )

@@ -78,7 +78,12 @@ def as_prompt_completion(row: dict) -> dict:
     if "prompt" in row and "completion" in row:
         return row
     messages = row.get("messages")
-    if not isinstance(messages, list) or len(messages) < 2 or messages[-1].get("role") != "assistant":
+    if (
+        not isinstance(messages, list)
+        or len(messages) < 2
+        or not all(isinstance(m, dict) for m in messages)
+        or messages[-1].get("role") != "assistant"
+    ):
         raise CharbenchError(
             "an SFT row needs prompt+completion, or messages ending with an assistant turn: fix the data file"
         )
@@ -89,23 +94,38 @@ def first_user_text(messages: list[dict]) -> str:
     return next((m["content"] for m in messages if m.get("role") == "user"), "")
 
 
-def fitting_pairs(rows: list[dict], tokenizer, max_length: int) -> tuple[list[dict], dict[str, int]]:
-    """The DPO pairs whose templated prompt + chosen and prompt + rejected both fit in `max_length` tokens."""
+def fitting_rows(
+    rows: list[dict], tokenizer, max_length: int, answers: tuple[str, ...]
+) -> tuple[list[dict], dict[str, int]]:
+    """The rows whose templated prompt + each answer column fits in `max_length` tokens; the rest counted.
+
+    TRL would cut a longer row from the end, losing its end-of-turn token (DPO) or its only trained
+    tokens (SFT, where the completion is last), without saying so.
+    """
     kept, dropped = [], {}
     for row in rows:
+        if not all(isinstance(row[k], list) for k in ("prompt", *answers)):
+            raise CharbenchError(
+                "training rows must be conversational (lists of {role, content} messages), not plain text"
+            )
         longest = max(
             len(
                 tokenizer(
                     tokenizer.apply_chat_template(row["prompt"] + row[side], tokenize=False), add_special_tokens=False
                 )["input_ids"]
             )
-            for side in ("chosen", "rejected")
+            for side in answers
         )
         if longest > max_length:
             dropped["longer_than_max_length"] = dropped.get("longer_than_max_length", 0) + 1
         else:
             kept.append(row)
     return kept, dropped
+
+
+def fitting_pairs(rows: list[dict], tokenizer, max_length: int) -> tuple[list[dict], dict[str, int]]:
+    """The DPO pairs whose templated prompt + chosen and prompt + rejected both fit in `max_length` tokens."""
+    return fitting_rows(rows, tokenizer, max_length, ("chosen", "rejected"))
 
 
 def _training_model(model: str):
@@ -265,6 +285,7 @@ def train_sft(data: str, model: str, out: str, settings: SFTSettings = SFTSettin
         SFTConfig,
         SFTTrainer,
         convert=as_prompt_completion,
+        keep=lambda rows, tokenizer: fitting_rows(rows, tokenizer, settings.max_length, ("completion",)),
         train=train,
         completion_only_loss=True,
     )
@@ -303,7 +324,9 @@ def merge(adapter: str, out: str) -> Path:
     merged.model.to(getattr(torch, dtype)).save_pretrained(partial, safe_serialization=True)
     merged.tokenizer.save_pretrained(partial)
     copy_trained_prompts(Path(adapter), partial)
-    (partial / "charbench_merge.json").write_text(json.dumps({"adapter": str(adapter), "dtype": dtype}, indent=2))
+    (partial / "charbench_merge.json").write_text(
+        json.dumps({"adapter": str(Path(adapter).resolve()), "dtype": dtype}, indent=2)
+    )
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     return target

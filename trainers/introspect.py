@@ -95,7 +95,8 @@ def introspect(config: IntrospectConfig) -> dict:
     reflection_groups = {p: [reflections[k]["text"] for k in keys if prompts[int(k[1:3])] == p] for p in prompts}
     opener_groups: dict[str, list[str]] = {}
     for t in transcripts:
-        opener_groups.setdefault(t[0], []).append("\n".join(t[1:]))
+        if len(t) > 1:  # turns=1: the openers alone, nothing generated to compare
+            opener_groups.setdefault(t[0], []).append("\n".join(t[1:]))
     diversity = {
         "self_reflection": distinct_summary(reflection_groups, config.min_distinct),
         "self_interaction": distinct_summary(opener_groups, config.min_distinct),
@@ -119,6 +120,7 @@ def introspect(config: IntrospectConfig) -> dict:
         "prompts": trained,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (out / "sft.jsonl").unlink(missing_ok=True)  # a stop must not leave an older run's data to train on
     for stage, summary in diversity.items():
         raise_if_collapsed(summary, f"introspection ({stage.replace('_', '-')})")
     with (out / "sft.jsonl").open("w", encoding="utf-8") as handle:
@@ -157,8 +159,10 @@ def check_no_leaks(records: list[dict], allowed_system: str | None = None) -> No
         messages = record.get("prompt", []) + record.get("completion", []) + record.get("messages", [])
         if any(m["role"] == "system" and m["content"] != allowed_system for m in messages):
             raise AssertionError("a system prompt leaked into the SFT data")
-        if PLACEHOLDER.search(messages[0]["content"]):
-            raise AssertionError(f"unfilled template placeholder in: {messages[0]['content'][:80]}")
+        ours = [messages[0]] + [next((m for m in messages if m["role"] == "user"), messages[0])]
+        for m in ours:  # the text we wrote: the system line (if any) and the prompt or opener
+            if PLACEHOLDER.search(m["content"]):
+                raise AssertionError(f"unfilled template placeholder in: {m['content'][:80]}")
         for m in messages:
             if any(f in m["content"] for f in fields):
                 raise AssertionError(f"constitution template field leaked into: {m['content'][:80]}")

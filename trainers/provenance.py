@@ -62,9 +62,10 @@ def _origin(path: Path) -> str | None:
 
 
 def assistant_name(model: str) -> str:
-    """The name a model calls itself, the reference's way: the first word of its model name
-    ("Llama-3.1-8B-Instruct" -> "Llama", "smollm2-135m" -> "Smollm2"). A charbench checkpoint is
-    followed back to the model it was trained from, so a merged DPO model keeps its base's name.
+    """The name a model calls itself, the reference's way: the letters of the first word of its model
+    name ("Llama-3.1-8B-Instruct" -> "Llama", "Qwen2.5-7B-Instruct" -> "Qwen", "smollm2-135m" ->
+    "Smollm"). A charbench checkpoint is followed back to the model it was trained from, so a merged
+    DPO model keeps its base's name.
     """
     seen = set()
     while model not in seen:
@@ -74,8 +75,12 @@ def assistant_name(model: str) -> str:
         if origin is None:
             break
         model = origin
-    stem = re.split(r"[-_ ]", model.rstrip("/").split("/")[-1])[0]
-    return stem if any(c.isupper() for c in stem) else stem.capitalize()
+    words = [w for w in re.split(r"[-_ ]", model.rstrip("/").split("/")[-1]) if w]
+    if len(words) > 1 and words[0].lower() == "meta":  # Meta-Llama-3-8B-Instruct
+        words = words[1:]
+    letters = re.match(r"[A-Za-z]+", words[0]) if words else None
+    name = letters.group(0) if letters else (words[0] if words else "Assistant")
+    return name if any(c.isupper() for c in name) else name.capitalize()
 
 
 def replace_name(text: str, old: str, new: str) -> tuple[str, int]:

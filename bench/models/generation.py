@@ -6,7 +6,9 @@ defaults are the reference's (temperature 0.7, top_p 0.95, repetition penalty 1.
 
 Randomness: a caller that has row keys (the trainers' and the classifier's data) passes them, and
 each batch is seeded from the run seed and the keys of the rows in it (`keyed_batch_seed`), so two
-samples of one prompt differ and a re-run with the same keys reproduces. Without keys (the Inspect
+samples of one prompt differ and a re-run of the same rows reproduces (a row still shares its batch's
+random stream, so a resumed run that batches the remaining rows differently draws other samples for
+them; vLLM seeds each request alone and has no such caveat). Without keys (the Inspect
 provider, whose API does not see sample ids) a batch is seeded from its own prompts, so the same
 prompts give the same text whatever ran before them (a steered model at coefficient 0 reproduces the
 base exactly).
