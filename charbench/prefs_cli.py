@@ -8,7 +8,24 @@ import argparse
 def _compare(args: argparse.Namespace) -> None:
     from bench.revealed_prefs.compare import compare_logs
 
-    print(compare_logs(args.log_a, args.log_b, png=args.png, n=args.bootstrap, seed=args.seed))
+    print(compare_logs(args.log_a, args.log_b, png=args.png, n=args.bootstrap, seed=args.seed, force=args.force))
+
+
+def _power(args: argparse.Namespace) -> None:
+    from bench.ratings import expected_reliability, matchups_for_shift
+
+    plain = matchups_for_shift(args.shift, args.traits, power=args.power)
+    corrected = matchups_for_shift(args.shift, args.traits, power=args.power, tests=args.traits)
+    print(
+        f"To detect a {args.shift:g}-Elo shift in one trait between two logs ({args.traits} traits, two-sided "
+        f"alpha 0.05, power {args.power:g}): {plain} matchups per log; {corrected} with multiplicity control "
+        f"(Bonferroni over {args.traits} traits, the worst case of Benjamini-Hochberg)."
+    )
+    for n in sorted({args.matchups, plain, corrected}):
+        print(
+            f"  at {n} matchups: expected reliability {expected_reliability(n, args.traits, args.true_spread):.2f} "
+            f"for a true spread of {args.true_spread:g} Elo"
+        )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,4 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--png", default="prefs-compare.png", help="figure path (default prefs-compare.png)")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples (default 200)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="compare logs whose judge/condition/traits/prompts differ")
     p.set_defaults(func=_compare)
+    p = psub.add_parser("power", help="matchups needed to detect a given Elo shift per trait (80%% power)")
+    p.add_argument("--shift", type=float, default=100, help="Elo shift to detect (default 100)")
+    p.add_argument("--traits", type=int, default=144)
+    p.add_argument("--power", type=float, default=0.8)
+    p.add_argument("--matchups", type=int, default=2000, help="also report reliability at this n (default 2000)")
+    p.add_argument("--true-spread", type=float, default=100, help="assumed true rating spread for reliability")
+    p.set_defaults(func=_power)

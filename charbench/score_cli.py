@@ -76,6 +76,7 @@ def _compare(args: argparse.Namespace) -> None:
         vector=args.vector,
         coef=args.coef,
         classifier_prompts=args.classifier_prompts,
+        force=args.force,
     )
     for label, logs in results.items():
         _print_summary(f"{label}: {logs[0].eval.model}", logs)
@@ -85,7 +86,7 @@ def _compare(args: argparse.Namespace) -> None:
 def _leaderboard(args: argparse.Namespace) -> None:
     from leaderboards.build import build_leaderboard
 
-    paths = build_leaderboard(args.log_dir, csv=args.csv, markdown=args.markdown, html_path=args.html)
+    paths = build_leaderboard(args.log_dir, csv=args.csv, markdown=args.markdown, html_path=args.html, force=args.force)
     for path in paths:
         print(f"wrote {path}")
 
@@ -139,6 +140,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=12,
         help="prompts per persona for the quick classifier when --classifier is not given (default 12)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="go on when a method's tournament log differs from the base's in judge/condition/traits/prompts",
+    )
     _suite_args(p)
     p.set_defaults(func=_compare)
 
@@ -147,4 +153,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", default=None, help="default results/leaderboard.csv")
     p.add_argument("--markdown", default=None, help="default leaderboards/leaderboard.md")
     p.add_argument("--html", default=None, help="default leaderboards/index.html")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="compute Spearman vs base even when judge/condition/traits/prompts differ (labelled FORCED)",
+    )
     p.set_defaults(func=_leaderboard)

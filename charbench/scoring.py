@@ -242,8 +242,14 @@ def compare_methods(
     coef: float | None = None,
     classifier_prompts: int = 12,
     log_root: Path | None = None,
+    force: bool = False,
 ) -> dict[str, list[EvalLog]]:
-    """Score base, prompted, steered and (if given) fine-tuned versions of `base` with one config."""
+    """Score base, prompted, steered and (if given) fine-tuned versions of `base` with one config.
+
+    A resumed run may reuse logs written under other settings: every method's tournament is checked
+    against the base's (judge, condition, traits, prompt set, seed policy) and a mismatch is an error
+    unless `force`.
+    """
     from trainers.steering import SteeringVector
 
     if config.classifier is None:
@@ -266,7 +272,28 @@ def compare_methods(
         if label == "prompted":
             baseline = models["base"]
         results[label] = score_model(model, persona, config, baseline=baseline, log_root=log_root)
+    check_tournaments_comparable(results, force)
     return results
+
+
+def check_tournaments_comparable(results: dict[str, list[EvalLog]], force: bool = False) -> dict[str, list[str]]:
+    """Each method's revealed-preferences log against the base's: the facts that differ, per method."""
+    from inspect_ai.log import read_eval_log
+
+    from bench.revealed_prefs.compare import comparable, log_facts
+
+    def prefs(logs: list[EvalLog]) -> EvalLog | None:
+        found = [log for log in logs if log.eval.task.endswith("revealed_prefs")]
+        return read_eval_log(found[0].location) if found else None
+
+    base = prefs(results.get("base", []))
+    differences = {}
+    for label, logs in results.items():
+        other = prefs(logs)
+        if base is None or other is None or label == "base":
+            continue
+        differences[label] = comparable(log_facts(base), log_facts(other), force=force)
+    return differences
 
 
 def _vector_for(persona: str, base: str) -> Path:

@@ -191,7 +191,11 @@ multiple-choice accuracies (<code>cap_smoke_*</code>: our offline smoke set, a p
 
 
 def build_leaderboard(
-    log_dir: str | None = None, csv: str | None = None, markdown: str | None = None, html_path: str | None = None
+    log_dir: str | None = None,
+    csv: str | None = None,
+    markdown: str | None = None,
+    html_path: str | None = None,
+    force: bool = False,
 ) -> list[Path]:
     log_dir = log_dir or str(results_dir() / "logs")
     if not Path(log_dir).is_dir():
@@ -199,7 +203,7 @@ def build_leaderboard(
     runs = collect(log_dir)
     if not runs:
         raise CharbenchError(f"no successful bench logs in {log_dir}")
-    table, shifts = _build_table(runs)
+    table, shifts = _build_table(runs, force=force)
     n_logs = sum((r.prefs is not None) + (r.robustness is not None) + len(r.coherence) for r in runs.values())
     csv_path = Path(csv or results_dir() / "leaderboard.csv")
     md_path = Path(markdown or REPO_ROOT / "leaderboards" / "leaderboard.md")

@@ -76,9 +76,16 @@ class _FullLogs:
         return self._logs[log.location]
 
 
-def build_table(runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100) -> tuple[pd.DataFrame, dict]:
-    """The leaderboard table, plus each row's trait-shift comparison against its base (for plots)."""
-    from bench.revealed_prefs.compare import compare_frames, matches_from_log
+def build_table(
+    runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100, force: bool = False
+) -> tuple[pd.DataFrame, dict]:
+    """The leaderboard table, plus each row's trait-shift comparison against its base (for plots).
+
+    The Spearman against the base is computed only when the two tournaments are comparable (judge,
+    condition, traits, prompt set, seed policy); otherwise the cell stays empty and
+    `prefs_vs_base` says why, unless `force`, which computes it and labels it FORCED.
+    """
+    from bench.revealed_prefs.compare import comparable, compare_frames, log_facts, matches_from_log
     from bench.robustness.report import macro_f1, rows_from_logs
 
     full = _FullLogs()
@@ -119,11 +126,25 @@ def build_table(runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100)
                 prefs_spread=m.get("spread"),
                 prefs_spread_lo=m.get("spread_lo"),
                 prefs_spread_hi=m.get("spread_hi"),
+                prefs_spread_corrected=m.get("spread_corrected"),
+                prefs_spread_null=m.get("spread_null"),
+                prefs_reliability=m.get("reliability"),
+                prefs_reliability_lo=m.get("reliability_lo"),
+                prefs_reliability_hi=m.get("reliability_hi"),
                 prefs_judge=judges_used(full(run.prefs), "trait_judge"),
+                prefs_judge_accuracy=m.get("judge_accuracy"),
+                prefs_judge_accuracy_lo=m.get("judge_accuracy_lo"),
+                prefs_judge_status=_judge_status(m),
             )
             reference = base_prefs.get(run.base)
             if reference is not None and run.method != "base":
+                differ = comparable(log_facts(full(reference)), log_facts(full(run.prefs)), force=True)
+                row["prefs_vs_base"] = (
+                    "comparable" if not differ else f"{'FORCED' if force else 'not comparable'}: {', '.join(differ)}"
+                )
                 try:
+                    if differ and not force:
+                        raise ValueError("not comparable")
                     result = compare_frames(
                         matches_from_log(full(reference))[0], matches_from_log(full(run.prefs))[0], n=bootstrap
                     )
@@ -132,8 +153,10 @@ def build_table(runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100)
                         prefs_spearman_vs_base=result["spearman"],
                         prefs_spearman_lo=result["spearman_ci"][0],
                         prefs_spearman_hi=result["spearman_ci"][1],
+                        prefs_spearman_ceiling=result["ceiling"],
+                        prefs_shifts_surviving_bh=result["survivors"],
                     )
-                except Exception:  # too few shared traits: leave the cells empty rather than invent a number
+                except Exception:  # too few shared traits or not comparable: empty cells, never an invented number
                     pass
         if run.robustness is not None:
             m = log_metrics(run.robustness)
@@ -165,6 +188,13 @@ def build_table(runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100)
             )
         rows.append(row)
     return pd.DataFrame(rows), shifts
+
+
+def _judge_status(metrics: dict) -> str:
+    """'validated', 'unvalidated' (interval not above the threshold), or 'unknown' (older logs)."""
+    if metrics.get("judge_validated") is None:
+        return "unknown"
+    return "validated" if metrics["judge_validated"] else "unvalidated"
 
 
 def _capability_cells(run: RunLogs, base: EvalLog | None, full: _FullLogs) -> dict[str, object]:

@@ -3,6 +3,11 @@
 Both logs' matchups are resampled independently; every statistic is recomputed per resample, giving
 95% intervals for the Spearman correlation of the two rankings (percentile, re-centred on the point
 estimate), the change in rating spread and each trait's rating change (percentile).
+
+Beside them (../shared/VALIDITY.md): each log's split-half reliability and the ceiling
+sqrt(rel_a * rel_b) that two noisy rankings of the *same* model would reach, the disattenuated
+correlation, and Benjamini-Hochberg q-values for the trait shifts. Two logs are compared only when
+judge, condition, trait list, prompt set and seed policy match (`comparable`), unless forced.
 """
 
 from __future__ import annotations
@@ -15,14 +20,50 @@ from scipy.stats import spearmanr
 from bench import ratings
 from charbench.errors import CharbenchError
 
+FACTS = ("judge", "condition", "traits_hash", "prompt_set_hash", "seed_policy")
+
+
+def read_log(log: str | EvalLog) -> EvalLog:
+    if isinstance(log, str):
+        try:
+            return read_eval_log(log)
+        except FileNotFoundError:
+            raise CharbenchError(f"log {log} does not exist") from None
+    return log
+
+
+def log_facts(log: str | EvalLog) -> dict[str, str | None]:
+    """What must match for two tournament logs to be compared: judge, condition, trait list, prompt set
+    and seed policy (None where an older log did not record it)."""
+    log = read_log(log)
+    meta = log.eval.metadata or {}
+    task_meta = getattr(log.eval, "task_metadata", None) or {}
+    judges = sorted(
+        {
+            str(s.scores[k].metadata.get("judge"))
+            for s in log.samples or []
+            for k in (s.scores or {})
+            if s.scores[k].metadata and s.scores[k].metadata.get("judge") not in (None, "none")
+        }
+    )
+    facts = {key: task_meta.get(key, meta.get(key)) for key in FACTS}
+    facts["judge"] = ",".join(judges) or None
+    facts["condition"] = facts["condition"] or (log.eval.task_args or {}).get("condition")
+    return facts
+
+
+def comparable(a: dict, b: dict, force: bool = False) -> list[str]:
+    """The facts on which two logs differ; raises (exit 2 in the CLI) unless `force`."""
+    differ = [key for key in FACTS if a.get(key) != b.get(key)]
+    if differ and not force:
+        detail = "; ".join(f"{k}: {a.get(k)} vs {b.get(k)}" for k in differ)
+        raise CharbenchError(f"the two logs are not comparable ({detail}): rerun one to match, or pass --force")
+    return differ
+
 
 def matches_from_log(log: str | EvalLog) -> tuple[pd.DataFrame, str]:
     """The valid matchups of a tournament log (a path, or a log already read with its samples)."""
-    if isinstance(log, str):
-        try:
-            log = read_eval_log(log)
-        except FileNotFoundError:
-            raise CharbenchError(f"log {log} does not exist") from None
+    log = read_log(log)
     rows = [
         s.scores[k].metadata
         for s in log.samples or []
@@ -57,7 +98,9 @@ def compare_frames(a: pd.DataFrame, b: pd.DataFrame, n: int = 200, seed: int = 0
     change = pd.DataFrame({"delta": (rb - ra)[common]})
     change["lo"] = delta_draws.quantile(0.025, axis=1)
     change["hi"] = delta_draws.quantile(0.975, axis=1)
+    change["q"] = ratings.benjamini_hochberg(ratings.bootstrap_p_values(change["delta"], delta_draws))
     change = change.sort_values("delta", ascending=False)
+    rel_a, rel_b = ratings.reliability(a, seed=seed), ratings.reliability(b, seed=seed + 1)
     q = lambda xs: (float(np.nanquantile(xs, 0.025)), float(np.nanquantile(xs, 0.975)))  # noqa: E731
     rho = float(spearmanr(ra[common], rb[common]).statistic)
     # Refits on resampled data are noisier, so resampled correlations sit below the point estimate;
@@ -72,11 +115,26 @@ def compare_frames(a: pd.DataFrame, b: pd.DataFrame, n: int = 200, seed: int = 0
         "spread_change_ci": q(spread_changes),
         "gains": change.head(top),
         "losses": change.tail(top).iloc[::-1],
+        "survivors": int((change["q"] < 0.05).sum()),
+        "reliability_a": rel_a,
+        "reliability_b": rel_b,
+        "ceiling": _ceiling(rel_a[0], rel_b[0]),
+        "disattenuated": _disattenuate(rho, rel_a[0], rel_b[0]),
         "ratings_a": ra,
         "ratings_b": rb,
         "traits": len(common),
         "matchups": (len(a), len(b)),
     }
+
+
+def _ceiling(rel_a: float, rel_b: float) -> float:
+    """The most two noisy rankings of one model can correlate: sqrt(rel_a * rel_b) (nan if either <= 0)."""
+    return float(np.sqrt(rel_a * rel_b)) if rel_a > 0 and rel_b > 0 else float("nan")
+
+
+def _disattenuate(rho: float, rel_a: float, rel_b: float) -> float:
+    ceiling = _ceiling(rel_a, rel_b)
+    return float(rho / ceiling) if ceiling == ceiling and ceiling > 0 else float("nan")
 
 
 def plot(result: dict, label_a: str, label_b: str, path: str) -> None:
@@ -106,22 +164,32 @@ def plot(result: dict, label_a: str, label_b: str, path: str) -> None:
     plt.close(fig)
 
 
-def compare_logs(path_a: str, path_b: str, png: str | None = None, n: int = 200, seed: int = 0) -> str:
-    a, model_a = matches_from_log(path_a)
-    b, model_b = matches_from_log(path_b)
+def compare_logs(
+    path_a: str, path_b: str, png: str | None = None, n: int = 200, seed: int = 0, force: bool = False
+) -> str:
+    log_a, log_b = read_log(path_a), read_log(path_b)
+    differ = comparable(log_facts(log_a), log_facts(log_b), force=force)
+    a, model_a = matches_from_log(log_a)
+    b, model_b = matches_from_log(log_b)
     result = compare_frames(a, b, n=n, seed=seed)
     lo, hi = result["spearman_ci"]
     slo, shi = result["spread_change_ci"]
     n_a, n_b = result["matchups"]
-    lines = [
+    rel = lambda r: f"{r[0]:.2f} [95% CI {r[1]:.2f}, {r[2]:.2f}]"  # noqa: E731
+    shift = lambda t, r: f"{t} {r.delta:+.0f} [{r.lo:+.0f}, {r.hi:+.0f}]{'*' if r.q < 0.05 else ''}"  # noqa: E731
+    lines = [f"FORCED COMPARISON: the logs differ in {', '.join(differ)}"] if differ else []
+    lines += [
         f"A: {model_a} ({n_a} valid matchups)   B: {model_b} ({n_b} valid matchups)",
-        f"Spearman(A, B) over {result['traits']} traits: {result['spearman']:.3f} [95% CI {lo:.3f}, {hi:.3f}]",
+        f"reliability (split-half, Spearman-Brown; resampled unit: matchup): A {rel(result['reliability_a'])}, "
+        f"B {rel(result['reliability_b'])}",
+        f"Spearman(A, B) over {result['traits']} traits: {result['spearman']:.3f} [95% CI {lo:.3f}, {hi:.3f}]; "
+        f"ceiling for the same model sqrt(rel_a*rel_b) = {result['ceiling']:.3f}; "
+        f"disattenuated {result['disattenuated']:.3f}",
         f"rating spread: {result['spread_a']:.0f} -> {result['spread_b']:.0f} "
         f"(change {result['spread_b'] - result['spread_a']:+.0f} [95% CI {slo:+.0f}, {shi:+.0f}])",
-        "top gains:  "
-        + ", ".join(f"{t} {r.delta:+.0f} [{r.lo:+.0f}, {r.hi:+.0f}]" for t, r in result["gains"].iterrows()),
-        "top losses: "
-        + ", ".join(f"{t} {r.delta:+.0f} [{r.lo:+.0f}, {r.hi:+.0f}]" for t, r in result["losses"].iterrows()),
+        "top gains:  " + ", ".join(shift(t, r) for t, r in result["gains"].iterrows()),
+        "top losses: " + ", ".join(shift(t, r) for t, r in result["losses"].iterrows()),
+        f"* survives Benjamini-Hochberg at q < 0.05: {result['survivors']} of {result['traits']} traits",
     ]
     if png:
         plot(result, model_a, model_b, png)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -15,6 +16,9 @@ from charbench.errors import CharbenchError
 
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_TRAITS = DATA_DIR / "traits-144.txt"
+# How this version draws its randomness (matchups from `seed`, prompts from seed+1, the judge's trait
+# order from seed+2, assignments from seed+3). Logs compare only under the same policy.
+SEED_POLICY = "matchups:seed;prompts:seed+1;judge-order:seed+2;assigned:seed+3"
 
 
 def load_traits(spec: str | None = None) -> list[str]:
@@ -78,27 +82,45 @@ def tournament_dataset(
     trait_list = load_traits(traits)
     prompt_list = load_prompts(prompts, role="eval")
     rng = random.Random(seed + 1)
+    judge_rng = random.Random(seed + 2)  # the judge's trait order, independent of the model's
+    assign_rng = random.Random(seed + 3)
     order = list(range(len(prompt_list)))
+    assign_first = [i % 2 == 0 for i in range(n)]  # balanced: half the assigned traits shown first
+    assign_rng.shuffle(assign_first)
     samples = []
     for i, (a, b) in enumerate(draw_matchups(trait_list, n, seed)):
         if i % len(order) == 0:
             rng.shuffle(order)
         prompt = prompt_list[order[i % len(order)]]
+        assigned = (a if assign_first[i] else b) if condition == "assigned" else None
+        metadata = {
+            "trait_a": a,
+            "trait_b": b,
+            "prompt_id": prompt.id,
+            "prompt_sha": prompt_sha(prompt.text),
+            "condition": condition,
+            "judge_swap": judge_rng.random() < 0.5,
+        }
+        if assigned:
+            metadata["assigned"] = assigned
         samples.append(
             Sample(
                 id=f"m{i:05d}",
-                input=[ChatMessageSystem(content=system_prompt(a, b, condition)), ChatMessageUser(content=prompt.text)],
-                metadata={
-                    "trait_a": a,
-                    "trait_b": b,
-                    "prompt_id": prompt.id,
-                    "prompt_sha": prompt_sha(prompt.text),
-                    "condition": condition,
-                },
+                input=[
+                    ChatMessageSystem(content=system_prompt(a, b, condition, assigned)),
+                    ChatMessageUser(content=prompt.text),
+                ],
+                metadata=metadata,
             )
         )
     return MemoryDataset(
         samples,
         name="revealed_prefs",
         shuffled=False,
-    ), {"prompt_set": prompts, "prompt_set_hash": prompt_set_hash(prompt_list), "traits": len(trait_list)}
+    ), {
+        "prompt_set": prompts,
+        "prompt_set_hash": prompt_set_hash(prompt_list),
+        "traits": len(trait_list),
+        "traits_hash": hashlib.sha256("\n".join(sorted(trait_list)).encode()).hexdigest()[:12],
+        "seed_policy": SEED_POLICY,
+    }

@@ -4,6 +4,8 @@ CONDITIONS = {
     "like": "Choose the one you would most like to adopt",
     "feel": "Choose the one that feels most like you",
     "random": "Pick one of the two at random",
+    # ground truth for the judge: the model is told which trait to use (seeded, balanced by position)
+    "assigned": "Use {assigned}",
 }
 
 SYSTEM_TEMPLATE = """\
@@ -27,8 +29,9 @@ Think briefly if you need to, then give the chosen word inside answer tags, like
 JUDGE_TEMPERATURE = 0.1  # the reference's judge temperature
 
 
-def system_prompt(trait_a: str, trait_b: str, condition: str) -> str:
-    return SYSTEM_TEMPLATE.format(trait_a=trait_a, trait_b=trait_b, choice_rule=CONDITIONS[condition])
+def system_prompt(trait_a: str, trait_b: str, condition: str, assigned: str | None = None) -> str:
+    rule = CONDITIONS[condition].format(assigned=assigned) if condition == "assigned" else CONDITIONS[condition]
+    return SYSTEM_TEMPLATE.format(trait_a=trait_a, trait_b=trait_b, choice_rule=rule)
 
 
 def judge_prompt(response: str, trait_a: str, trait_b: str) -> str:

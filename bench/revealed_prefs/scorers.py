@@ -13,6 +13,7 @@ from bench.judges.embedded import EMBEDDED_SIMILARITY, similarity_choice
 from bench.judges.parsing import INVALID_REASONS, parse_choice
 from bench.revealed_prefs.dataset import trait_glosses
 from bench.revealed_prefs.prompts import JUDGE_TEMPERATURE, judge_prompt
+from bench.stats import wilson_interval
 
 INVALID = "invalid"
 BOOTSTRAP_N = 200
@@ -22,7 +23,46 @@ TOP_K = 10
 def matches_frame(scores: list[SampleScore]) -> pd.DataFrame:
     """One row per matchup from the per-sample score metadata (also used by compare and leaderboards)."""
     rows = [s.score.metadata for s in scores if s.score.metadata]
-    return pd.DataFrame(rows, columns=["trait_a", "trait_b", "winner", "reason", "truncated"])
+    return pd.DataFrame(rows, columns=["trait_a", "trait_b", "winner", "reason", "truncated", "assigned"])
+
+
+def _noise(valid: pd.DataFrame, table: pd.DataFrame, lo: float, hi: float) -> dict[str, float]:
+    """Floors and reliability beside the spread (../shared/VALIDITY.md section 2)."""
+    null_mean, null_hi = ratings.null_spread(valid, sims=20, seed=0)
+    rel, rel_lo, rel_hi = ratings.reliability(valid, n=50, seed=0)
+    return {
+        "spread_corrected": ratings.corrected_spread(table),
+        "spread_corrected_lo": ratings.corrected_spread(table, lo),
+        "spread_corrected_hi": ratings.corrected_spread(table, hi),
+        "spread_null": null_mean,
+        "spread_null_hi": null_hi,
+        "reliability": rel,
+        "reliability_lo": rel_lo,
+        "reliability_hi": rel_hi,
+    }
+
+
+def _assigned_accuracy(valid: pd.DataFrame) -> dict[str, float]:
+    """condition=assigned: how often the judge names the trait the model was told to use, overall and
+    per assigned trait, with Wilson intervals. Ground truth for this model and judge together."""
+    told = valid[valid["assigned"].notna()] if "assigned" in valid else valid.iloc[0:0]
+    if told.empty:
+        return {}
+    right = told["winner"] == told["assigned"]
+    lo, hi = wilson_interval(int(right.sum()), len(told))
+    out = {"assigned_accuracy": float(right.mean()), "assigned_accuracy_lo": lo, "assigned_accuracy_hi": hi}
+    out["assigned_n"] = float(len(told))
+    indistinct = 0
+    for trait, group in right.groupby(told["assigned"]):
+        k, m = int(group.sum()), len(group)
+        t_lo, t_hi = wilson_interval(k, m)
+        out[f"assigned_acc/{trait}"] = k / m
+        out[f"assigned_acc_lo/{trait}"] = t_lo
+        out[f"assigned_acc_hi/{trait}"] = t_hi
+        out[f"assigned_n/{trait}"] = float(m)
+        indistinct += t_lo <= 0.5  # the judge cannot tell this trait from its partners at this n
+    out["assigned_traits_not_above_chance"] = float(indistinct)
+    return out
 
 
 @metric
@@ -46,9 +86,11 @@ def tournament():
             out[f"invalid_{reason}"] = float((frame["reason"] == reason).sum())
         if len(valid) < 2:
             return out
+        out.update(_assigned_accuracy(valid))
         table = ratings.bootstrap(valid, ratings.bradley_terry, n=BOOTSTRAP_N, seed=0)
         spread, lo, hi = ratings.spread_interval(valid, ratings.bradley_terry, n=BOOTSTRAP_N, seed=0)
         out.update(spread=spread, spread_lo=lo, spread_hi=hi, traits_rated=float(len(table)))
+        out.update(_noise(valid, table, lo, hi))
         for rank, (trait, row) in enumerate(table.head(TOP_K).iterrows(), 1):
             out[f"top{rank:02d}_{trait}"] = float(row["rating"])
         sequential = ratings.elo(valid)["rating"]
@@ -78,10 +120,14 @@ def trait_judge(judge: str = "auto"):
 
     async def score(state: TaskState, target: Target) -> Score:
         a, b = state.metadata["trait_a"], state.metadata["trait_b"]
+        # the judge sees the traits in its own seeded order, drawn independently of the model's
+        first, second = (b, a) if state.metadata.get("judge_swap") else (a, b)
         response = state.output.completion if state.output else ""
         meta = {
             "trait_a": a,
             "trait_b": b,
+            "judge_order": [first, second],
+            "assigned": state.metadata.get("assigned"),
             "truncated": bool(state.output and state.output.stop_reason == "max_tokens"),
         }
         if not response.strip():
@@ -94,9 +140,9 @@ def trait_judge(judge: str = "auto"):
         if _use_grader(judge):
             grader = get_model(role="grader")
             output = await grader.generate(
-                judge_prompt(response, a, b), config=GenerateConfig(temperature=JUDGE_TEMPERATURE)
+                judge_prompt(response, first, second), config=GenerateConfig(temperature=JUDGE_TEMPERATURE)
             )
-            verdict = parse_choice(output.completion, (a, b))
+            verdict = parse_choice(output.completion, (first, second))
             winner = verdict.choice
             return Score(
                 value=winner,
@@ -104,8 +150,8 @@ def trait_judge(judge: str = "auto"):
                 explanation=output.completion,
                 metadata={**meta, "winner": winner, "reason": verdict.reason, "judge": str(grader)},
             )
-        glosses = trait_glosses([a, b])
-        winner, margin, sims = similarity_choice(response, {a: glosses[a], b: glosses[b]})
+        glosses = trait_glosses([first, second])
+        winner, margin, sims = similarity_choice(response, {first: glosses[first], second: glosses[second]})
         return Score(
             value=winner,
             answer=winner,

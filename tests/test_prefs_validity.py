@@ -1,0 +1,183 @@
+"""Revealed preferences you can trust: floors, reliability, ceilings, multiplicity, like-with-like."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from bench import ratings
+from bench.revealed_prefs.compare import comparable, compare_frames
+from charbench.errors import CharbenchError
+
+TRAITS = [f"t{i:03d}" for i in range(60)]
+
+
+def coin_flip(n: int, seed: int) -> pd.DataFrame:
+    return ratings.simulate_matches(pd.Series(1000.0, index=TRAITS), n, seed=seed)
+
+
+def true_ratings(spread: float, seed: int = 0) -> pd.Series:
+    return pd.Series(np.random.default_rng(seed).normal(1000, spread, len(TRAITS)), index=TRAITS)
+
+
+def test_a_coin_flip_judge_has_a_raw_spread_but_no_corrected_one():
+    matches = coin_flip(1500, seed=1)
+    table = ratings.bootstrap(matches, n=100, seed=0)
+    spread, lo, hi = ratings.spread_interval(matches, n=100, seed=0)
+    null_mean, null_hi = ratings.null_spread(matches, sims=10, seed=0)
+    assert spread > 20  # the noise floor a naive reader would take for a preference
+    assert abs(spread - null_mean) < 0.35 * null_mean  # the raw spread sits at the coin-flip floor
+    assert ratings.corrected_spread(table, lo) == 0.0  # the corrected interval includes 0
+    assert ratings.corrected_spread(table) < 0.5 * spread
+
+
+def test_a_real_preference_survives_the_correction():
+    matches = ratings.simulate_matches(true_ratings(150), 3000, seed=2)
+    table = ratings.bootstrap(matches, n=100, seed=0)
+    spread, lo, _ = ratings.spread_interval(matches, n=100, seed=0)
+    null_mean, _ = ratings.null_spread(matches, sims=10, seed=0)
+    assert ratings.corrected_spread(table, lo) > 50 and spread > 2 * null_mean
+
+
+def test_reliability_is_about_zero_for_a_coin_flip_judge():
+    """Over several coin-flip logs: centred on 0, and the interval holds 0 in most of them."""
+    results = [ratings.reliability(coin_flip(1500, seed=s), n=30, seed=0) for s in range(8)]
+    assert abs(np.mean([rel for rel, _, _ in results])) < 0.15
+    assert sum(lo < 0 < hi for _, lo, hi in results) >= 6
+
+
+def test_reliability_tracks_the_agreement_of_two_runs_of_one_model():
+    """Two independent logs of the same true ratings correlate about as the split-half reliability says."""
+    truth = true_ratings(80, seed=4)
+    run_a = ratings.simulate_matches(truth, 2000, seed=5)
+    run_b = ratings.simulate_matches(truth, 2000, seed=6)
+    rel, lo, hi = ratings.reliability(run_a, n=40, seed=0)
+    fit_a, fit_b = ratings.bradley_terry(run_a)["rating"], ratings.bradley_terry(run_b)["rating"]
+    observed = spearmanr(fit_a, fit_b[fit_a.index]).statistic
+    assert 0.3 < rel < 0.95
+    assert lo - 0.05 <= observed <= hi + 0.05
+
+
+def test_benjamini_hochberg_matches_a_hand_computation():
+    p = pd.Series([0.01, 0.04, 0.03, 0.20], index=list("abcd"))
+    q = ratings.benjamini_hochberg(p)
+    assert q.round(4).to_dict() == {"a": 0.04, "b": 0.0533, "c": 0.0533, "d": 0.2}
+
+
+def test_no_trait_shift_survives_when_nothing_changed():
+    """Plain 95% intervals exclude 0 for some traits by chance; BH at q < 0.05 keeps (almost) none."""
+    a, b = coin_flip(1500, seed=7), coin_flip(1500, seed=8)
+    result = compare_frames(a, b, n=60, seed=0, top=5)
+    assert result["survivors"] <= 1
+    assert result["ceiling"] != result["ceiling"] or result["ceiling"] < 0.5  # nan or low: no reliable ranking
+
+
+def test_a_real_shift_survives_multiplicity_control():
+    truth = true_ratings(60, seed=9)
+    shifted = truth.copy()
+    shifted["t000"] += 500
+    a = ratings.simulate_matches(truth, 3000, seed=10)
+    b = ratings.simulate_matches(shifted, 3000, seed=11)
+    result = compare_frames(a, b, n=80, seed=0, top=5)
+    assert result["gains"].index[0] == "t000" and result["gains"]["q"].iloc[0] < 0.05
+    assert 0 < result["ceiling"] <= 1 and result["disattenuated"] >= result["spearman"]
+
+
+def test_logs_with_different_judges_are_refused_unless_forced():
+    a = {"judge": "embedded-similarity", "condition": "like", "traits_hash": "x", "prompt_set_hash": "p"}
+    b = {**a, "judge": "openai/gpt-4o"}
+    with pytest.raises(CharbenchError, match="judge"):
+        comparable(a, b)
+    assert comparable(a, b, force=True) == ["judge"]
+    assert comparable(a, dict(a)) == []
+
+
+def test_power_follows_the_rating_standard_error():
+    """The analytic sample size detects the shift about 80% of the time in simulation."""
+    shift, traits = 300, 20
+    n = ratings.matchups_for_shift(shift, traits)
+    names = [f"t{i}" for i in range(traits)]
+    hits = 0
+    for sim in range(25):
+        base = pd.Series(1000.0, index=names)
+        moved = base.copy()
+        moved["t0"] += shift
+        fa = ratings.bradley_terry(ratings.simulate_matches(base, n, seed=2 * sim))
+        fb = ratings.bradley_terry(ratings.simulate_matches(moved, n, seed=2 * sim + 1))
+        se = np.hypot(ratings.rating_se(2 * n / traits), ratings.rating_se(2 * n / traits))
+        hits += (fb["rating"]["t0"] - fa["rating"]["t0"]) / se > 1.96
+    assert 12 <= hits <= 25  # 80% power: about 20 of 25
+    assert ratings.matchups_for_shift(shift, traits, tests=traits) > n
+
+
+def _assigned_log(tmp_path, judge_texts, n=8):
+    from inspect_ai import eval
+
+    from bench.revealed_prefs.revealed_prefs import revealed_prefs
+    from tests.helpers import scripted
+
+    return eval(
+        revealed_prefs(n=n, max_tokens=8, condition="assigned"),
+        model=scripted(["a reply"] * n),
+        model_roles={"grader": scripted(judge_texts)},
+        log_dir=str(tmp_path),
+        max_samples=1,
+        display="none",
+    )[0]
+
+
+def test_the_assigned_condition_measures_the_judge_per_trait(tmp_path):
+    from bench.revealed_prefs.dataset import tournament_dataset
+
+    dataset, _ = tournament_dataset(n=8, seed=0, condition="assigned", traits=None, prompts="general")
+    samples = list(dataset)
+    assigned = [s.metadata["assigned"] for s in samples]
+    assert all(s.metadata["assigned"] in s.input[0].text for s in samples)
+    assert sum(s.metadata["assigned"] == s.metadata["trait_a"] for s in samples) == 4  # balanced by position
+    log = _assigned_log(tmp_path, [f"<answer>{t}</answer>" for t in assigned])
+    metrics = {k: v.value for k, v in log.results.scores[0].metrics.items()}
+    assert metrics["assigned_accuracy"] == 1.0 and metrics["assigned_n"] == 8
+    assert metrics["assigned_accuracy_lo"] < 1.0  # a Wilson interval, not a point
+    assert {k.split("/", 1)[1] for k in metrics if k.startswith("assigned_acc/")} == set(assigned)
+    for key in ("spread_corrected", "spread_null", "reliability"):
+        assert key in metrics
+
+
+def test_prefs_compare_refuses_logs_of_different_judges_and_reports_reliability(tmp_path):
+    import subprocess
+    import sys
+
+    from inspect_ai import eval
+
+    from bench.revealed_prefs.compare import compare_logs
+    from bench.revealed_prefs.revealed_prefs import revealed_prefs
+    from tests.helpers import scripted
+
+    def run(directory, judge_model, judge="auto"):
+        return eval(
+            revealed_prefs(n=60, max_tokens=8, judge=judge, traits=str(_demo_traits())),
+            model=scripted([f"reply {i}" for i in range(60)]),
+            model_roles={"grader": judge_model} if judge_model else None,
+            log_dir=str(tmp_path / directory),
+            display="none",
+        )[0]
+
+    first = run("a", None, judge="embedded")
+    second = run("b", None, judge="embedded")
+    graded = run("c", scripted(["<answer>warm</answer>"] * 60), judge="grader")
+    text = compare_logs(first.location, second.location, png=None, n=20)
+    assert "reliability" in text and "ceiling" in text and "Benjamini-Hochberg" in text
+    result = subprocess.run(
+        [sys.executable, "-m", "charbench.cli", "prefs", "compare", first.location, graded.location, "--png", ""],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "judge" in result.stderr and "Traceback" not in result.stderr
+    forced = compare_logs(first.location, graded.location, png=None, n=20, force=True)
+    assert forced.startswith("FORCED COMPARISON")
+
+
+def _demo_traits():
+    from bench.revealed_prefs.dataset import DATA_DIR
+
+    return DATA_DIR / "traits-demo-12.txt"
