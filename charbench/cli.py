@@ -89,9 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
-    from charbench import capabilities_cli, classifier_cli, prefs_cli, score_cli, steer_cli, train_cli
+    from charbench import capabilities_cli, classifier_cli, judge_cli, prefs_cli, score_cli, steer_cli, train_cli
 
     return [
+        judge_cli.register,
         steer_cli.register,
         prefs_cli.register,
         classifier_cli.register,

@@ -200,7 +200,10 @@ def summarize(logs: list[EvalLog]) -> list[tuple[str, str]]:
         if task.endswith("revealed_prefs") and "spread" in m:
             top = [k.split("_", 1)[1] for k in sorted(m) if k.startswith("top0")][:3]
             text = (
-                f"spread {m['spread']:.0f} [{m['spread_lo']:.0f}, {m['spread_hi']:.0f}], "
+                f"spread {m['spread']:.0f} [{m['spread_lo']:.0f}, {m['spread_hi']:.0f}] "
+                f"(noise-corrected {m.get('spread_corrected', float('nan')):.0f}, coin-flip floor "
+                f"{m.get('spread_null', float('nan')):.0f}), reliability {m.get('reliability', float('nan')):.2f} "
+                f"[{m.get('reliability_lo', float('nan')):.2f}, {m.get('reliability_hi', float('nan')):.2f}], "
                 f"valid {int(m['valid'])}/{int(m['matchups'])}, invalid {m['invalid_rate']:.1%}, top: {', '.join(top)}"
             )
         elif task.endswith("robustness") and "normal_accuracy" in m:

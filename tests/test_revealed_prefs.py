@@ -101,5 +101,5 @@ def test_end_to_end_on_the_embedded_model_with_offline_judge(tmp_path):
     table = ratings_from_log(log)
     assert set(table.index) == appeared
     judges = {s.scores["trait_judge"].metadata["judge"] for s in log.samples}
-    assert judges <= {"embedded-similarity", "none"}
+    assert judges <= {"embedded-similarity-v2", "none"}
     assert log.eval.task_args["seed"] == 0

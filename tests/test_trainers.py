@@ -282,8 +282,8 @@ def test_train_all_on_the_embedded_model_leaves_a_checkpoint_and_scored_logs(tmp
             "reflection_samples": 1,
             "conversations": 1,
             "turns": 2,
-            "dpo": {**small, "max_length": 256},
-            "sft": {**small, "max_length": 256},
+            "dpo": {**small, "max_length": 1024},
+            "sft": {**small, "max_length": 1024},
             "score": {"matchups": 4, "prompts": 1, "max_tokens": 16, "capabilities": "smoke", "capability_limit": 4},
         }
     )

@@ -9,13 +9,14 @@ from inspect_ai.scorer._metric import SampleScore
 from inspect_ai.solver import TaskState
 
 from bench import ratings
-from bench.judges.embedded import EMBEDDED_SIMILARITY, similarity_choice
+from bench.judges.embedded import DEFAULT_VARIANT, VARIANT_NAMES, similarity_choice
 from bench.judges.parsing import INVALID_REASONS, parse_choice
 from bench.revealed_prefs.dataset import trait_glosses
 from bench.revealed_prefs.prompts import JUDGE_TEMPERATURE, judge_prompt
 from bench.stats import wilson_interval
 
 INVALID = "invalid"
+EMBEDDED_JUDGE = VARIANT_NAMES[DEFAULT_VARIANT]  # the offline judge the tournament uses (prompt-centred)
 BOOTSTRAP_N = 200
 TOP_K = 10
 
@@ -77,6 +78,7 @@ def tournament():
         frame = matches_frame(scores)
         valid = frame[frame["winner"] != INVALID]
         out: dict[str, float] = {
+            **_validation_metrics(scores),
             "matchups": float(len(frame)),
             "valid": float(len(valid)),
             "invalid_rate": float(1 - len(valid) / len(frame)) if len(frame) else 0.0,
@@ -105,6 +107,37 @@ def tournament():
     return compute
 
 
+def judge_validation(judge: str) -> dict:
+    """The judge's validation on the labelled set, for every log it scores (../shared/VALIDITY.md 3).
+
+    The embedded judge is measured on the shipped set (once per process); an LLM grader carries the
+    result of its last `charbench judge validate --grader MODEL`, or is marked not validated.
+    """
+    from bench.judges import validation
+
+    embedded = judge == EMBEDDED_JUDGE
+    result = validation.embedded_validation(DEFAULT_VARIANT) if embedded else validation.saved_validation(judge)
+    if not result:
+        return {"judge": judge, "validated": False, "note": f"not validated: charbench judge validate --grader {judge}"}
+    # both intervals must clear the threshold (Wilson over judgements, cluster bootstrap over items)
+    lo = min(result["ci"][0], result["ci_bootstrap"][0])
+    hi = max(result["ci"][1], result["ci_bootstrap"][1])
+    keys = ("accuracy", "n_items", "data_hash", "threshold", "validated", "position_bias")
+    return {"judge": judge, **{k: result.get(k) for k in keys}, "lo": lo, "hi": hi}
+
+
+def _validation_metrics(scores: list[SampleScore]) -> dict[str, float]:
+    found = next(
+        (s.score.metadata["judge_validation"] for s in scores if (s.score.metadata or {}).get("judge_validation")), None
+    )
+    if found is None:
+        return {}
+    out = {"judge_validated": float(bool(found.get("validated")))}
+    if found.get("accuracy") is not None:
+        out.update(judge_accuracy=found["accuracy"], judge_accuracy_lo=found["lo"], judge_accuracy_hi=found["hi"])
+    return out
+
+
 def _use_grader(judge: str) -> bool:
     if judge == "grader":
         return True
@@ -117,6 +150,14 @@ def _use_grader(judge: str) -> bool:
 def trait_judge(judge: str = "auto"):
     """Decide which of the two traits a reply shows. `judge`: auto (the grader role if bound, else the
     embedded similarity judge), grader, or embedded."""
+
+    validations: dict[str, dict] = {}
+
+    def validated(judge: str) -> dict:
+        """Looked up once per judge (the embedded one is measured on first use)."""
+        if judge not in validations:
+            validations[judge] = judge_validation(judge)
+        return validations[judge]
 
     async def score(state: TaskState, target: Target) -> Score:
         a, b = state.metadata["trait_a"], state.metadata["trait_b"]
@@ -148,15 +189,31 @@ def trait_judge(judge: str = "auto"):
                 value=winner,
                 answer=winner,
                 explanation=output.completion,
-                metadata={**meta, "winner": winner, "reason": verdict.reason, "judge": str(grader)},
+                metadata={
+                    **meta,
+                    "winner": winner,
+                    "reason": verdict.reason,
+                    "judge": str(grader),
+                    "judge_validation": validated(str(grader)),
+                },
             )
         glosses = trait_glosses([first, second])
-        winner, margin, sims = similarity_choice(response, {first: glosses[first], second: glosses[second]})
+        # the user's message only (state.input_text is the last message): the system prompt names both traits
+        winner, margin, sims = similarity_choice(
+            response, {first: glosses[first], second: glosses[second]}, prompt=state.input_text
+        )
         return Score(
             value=winner,
             answer=winner,
             explanation=f"cosine({a})={sims[a]:.4f} cosine({b})={sims[b]:.4f}",
-            metadata={**meta, "winner": winner, "reason": "", "judge": EMBEDDED_SIMILARITY, "margin": margin},
+            metadata={
+                **meta,
+                "winner": winner,
+                "reason": "",
+                "judge": EMBEDDED_JUDGE,
+                "margin": margin,
+                "judge_validation": validated(EMBEDDED_JUDGE),
+            },
         )
 
     return score
