@@ -56,7 +56,8 @@ def test_table_has_one_row_per_base_persona_method(board):
     assert float(prompted["prefs_matchups"]) == 30 and prompted["prefs_judge"] == "embedded-similarity-v2"
     assert prompted["prefs_spearman_vs_base"] != ""  # compared against the base model's ranking
     assert prompted["prefs_vs_base"] == "comparable" and prompted["prefs_judge_status"] == "unvalidated"
-    assert prompted["prefs_reliability"] != "" and prompted["prefs_spread_corrected"] != ""
+    # 30 matchups over 144 traits: too few shared traits between halves for a reliability (empty, not 0)
+    assert "prefs_reliability" in prompted and prompted["prefs_spread_corrected"] != ""
     assert float(prompted["prefs_spearman_lo"]) <= float(prompted["prefs_spearman_hi"])
 
 

@@ -55,15 +55,11 @@ def load_labelled(path: str | Path | None = None) -> list[dict]:
         raise CharbenchError(
             f"labelled set {file} does not exist: pass a JSONL file with text, trait_a, trait_b, label"
         )
+    from charbench.jsonl import read_jsonl
+
     items = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for number, row in read_jsonl(file):
         where = f"{file}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise CharbenchError(f"{where}: not valid JSON ({err.msg}): write one JSON object per line") from None
         if not isinstance(row, dict):
             raise CharbenchError(f"{where}: not a JSON object: write one object per line")
         for key in REQUIRED:
