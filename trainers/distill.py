@@ -25,7 +25,7 @@ from charbench.errors import CharbenchError
 from personas import load_persona
 from personas.prompting import constitution_system_prompt
 from trainers.backend import generate_resumable
-from trainers.diversity import MIN_DISTINCT, distinct_summary, raise_if_collapsed
+from trainers.diversity import MIN_DISTINCT, distinct_summary, raise_if_collapsed, samples_by_prompt
 from trainers.provenance import assistant_name, prompt_record, replace_name
 
 LIMA = "GAIR/lima"
@@ -133,9 +133,7 @@ def distill(config: DistillConfig) -> dict:
             }
         )
     diversity = {
-        side: distinct_summary(
-            {text: [rows[k]["text"] for k in keys if user[k] == text] for text in texts}, config.min_distinct
-        )
+        side: distinct_summary(samples_by_prompt(keys, user, rows), config.min_distinct)
         for side, rows in (("chosen", chosen), ("rejected", rejected))
     }
     manifest = {

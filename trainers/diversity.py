@@ -17,6 +17,14 @@ class CollapsedSamplesError(CharbenchError):
     """Samples of one prompt are mostly copies of each other."""
 
 
+def samples_by_prompt(keys: list[str], prompt_of: dict[str, str], rows: dict[str, dict]) -> dict[str, list[str]]:
+    """Each prompt's sample texts (prompt -> texts), in one pass over the row keys."""
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(prompt_of[key], []).append(rows[key]["text"])
+    return groups
+
+
 def distinct_ratios(groups: dict[str, list[str]]) -> dict[str, float]:
     """Per group (one prompt's samples): distinct texts / samples, rounded for the manifest."""
     return {name: round(len(set(texts)) / len(texts), 4) for name, texts in groups.items() if texts}

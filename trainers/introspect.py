@@ -26,7 +26,7 @@ from charbench.jsonl import read_jsonl
 from personas import load_persona
 from personas.prompting import constitution_system_prompt
 from trainers.backend import generate_replies, generate_resumable
-from trainers.diversity import MIN_DISTINCT, distinct_summary, raise_if_collapsed
+from trainers.diversity import MIN_DISTINCT, distinct_summary, raise_if_collapsed, samples_by_prompt
 from trainers.provenance import assistant_name, prompt_record
 
 DATA = json.loads((Path(__file__).parent / "data" / "introspection.json").read_text(encoding="utf-8"))
@@ -92,7 +92,7 @@ def introspect(config: IntrospectConfig) -> dict:
     if not records:
         raise CharbenchError("introspection produced no usable transcript (all empty): check the model")
     check_no_leaks(records, allowed_system=interaction_system)
-    reflection_groups = {p: [reflections[k]["text"] for k in keys if prompts[int(k[1:3])] == p] for p in prompts}
+    reflection_groups = samples_by_prompt(keys, {k: prompts[int(k[1:3])] for k in keys}, reflections)
     opener_groups: dict[str, list[str]] = {}
     for t in transcripts:
         if len(t) > 1:  # turns=1: the openers alone, nothing generated to compare
