@@ -40,3 +40,48 @@ def length_controlled_win_rate(wins: np.ndarray, length_diff: np.ndarray) -> flo
     x = np.asarray(length_diff, dtype=float).reshape(-1, 1) / 100.0
     fit = LogisticRegression(C=1e6, max_iter=1000).fit(x, wins)
     return float(1.0 / (1.0 + math.exp(-fit.intercept_[0])))
+
+
+BOOTSTRAP_N = 1000
+
+
+def cluster_indices(clusters: list) -> list[np.ndarray]:
+    """Row indices grouped by cluster, clusters in first-seen order."""
+    groups: dict = {}
+    for i, key in enumerate(clusters):
+        groups.setdefault(key, []).append(i)
+    return [np.asarray(rows, dtype=int) for rows in groups.values()]
+
+
+def cluster_bootstrap(clusters: list, statistic, n: int = BOOTSTRAP_N, seed: int = 0) -> np.ndarray:
+    """Draws of `statistic(row_indices)` with whole clusters resampled with replacement.
+
+    Replies that share a prompt (the adversarial variants of one prompt, every persona's answer to it)
+    are not independent; resampling single rows would treat them as if they were and give intervals
+    that are too narrow (VALIDITY.md, section 1).
+    """
+    groups = cluster_indices(clusters)
+    if not groups:
+        return np.array([])
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(groups), size=(n, len(groups)))
+    return np.array([statistic(np.concatenate([groups[j] for j in row])) for row in picks])
+
+
+def cluster_proportion_interval(
+    hits: list[float], clusters: list, n: int = BOOTSTRAP_N, seed: int = 0
+) -> tuple[float, float]:
+    """95% percentile interval of a proportion, resampling clusters (ratio of summed hits to rows).
+
+    When every cluster agrees (all right or all wrong) the bootstrap cannot vary; then the Wilson
+    interval with one trial per cluster is used, so a perfect score on 3 prompts is not [1, 1].
+    """
+    values = np.asarray(hits, dtype=float)
+    if len(values) == 0:
+        return (0.0, 1.0)
+    draws = cluster_bootstrap(clusters, lambda rows: float(values[rows].mean()), n=n, seed=seed)
+    lo, hi = float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
+    if lo == hi:
+        k = len(cluster_indices(clusters))
+        return wilson_interval(round(float(values.mean()) * k), k)
+    return lo, hi

@@ -1,4 +1,4 @@
-"""`charbench classifier train` and `charbench robustness report`."""
+"""`charbench classifier train|evaluate` and `charbench robustness report`."""
 
 from __future__ import annotations
 
@@ -9,32 +9,43 @@ from charbench.paths import results_dir
 
 
 def _train(args: argparse.Namespace) -> None:
-    from bench.prompts import sample_prompts
-    from bench.robustness.dataset import classifier_training_prompts
-    from personas import list_personas
-    from trainers.classifier import ClassifierConfig, generate_rows, read_rows, train_classifier
+    from bench.robustness.validation import format_scores
+    from personas import list_personas, load_persona
+    from trainers.classifier import ClassifierConfig, data_models, generate_logs, read_rows, train_classifier
 
     out = Path(args.out or results_dir() / "classifiers" / f"persona-classifier-{Path(args.generator).name}")
     if args.data:
-        rows, sources = read_rows(args.data), list(args.data)
+        rows, skipped = read_rows(args.data, none_class=args.none_class)
+        sources = [Path(d).name for d in args.data]
     else:
         personas = args.personas.split(",") if args.personas else sorted(list_personas())
-        prompts = sample_prompts(classifier_training_prompts(), args.prompts, args.seed)
-        cache = out.with_name(out.name + ".data.jsonl")
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        rows = generate_rows(
-            personas, prompts, generator=args.generator, out_jsonl=cache, max_new_tokens=args.max_tokens, seed=args.seed
-        )
-        sources = [f"prompted:{args.generator} ({len(prompts)} prompts, data in {cache})"]
+        for persona in personas:
+            load_persona(persona)
+        models = data_models(personas, args.generator, args.model, args.none_class)
+        logs = generate_logs(models, out.with_name(out.name + ".data"), args.prompts, args.max_tokens, args.seed)
+        rows, skipped = read_rows([str(p) for p in logs], none_class=args.none_class)
+        sources = [f"{m} (bench/responses, training partition)" for m in models]
     config = ClassifierConfig(
         backbone=args.backbone, epochs=args.epochs, learning_rate=args.lr, max_length=args.max_length, seed=args.seed
     )
-    metrics = train_classifier(rows, out, config, sources)
-    print(
-        f"saved {out}: held-out accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f} "
-        f"on {metrics['held_out_texts']} texts from {metrics['held_out_prompts']} unseen prompts "
-        f"(majority-class rate {metrics['chance']:.3f})"
-    )
+    for skip in skipped:
+        print(f"skipped {skip['log']} ({skip['model']}): {skip['reason']}")
+    metrics = train_classifier(rows, out, config, sources, skipped)
+    print(f"saved {out}")
+    print(format_scores(metrics, "held-out validation"))
+    if not metrics["validated"]:
+        from bench.robustness.validation import WEAK_HINT
+
+        print(f"WARNING: not above chance; bench/robustness will refuse it. To fix: {WEAK_HINT}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from bench.robustness.validation import evaluate, format_scores
+
+    scores, notes = evaluate(args.classifier, args.data, seed=args.seed)
+    print(format_scores(scores, f"{args.classifier} on {scores['source']}"))
+    for note in notes:
+        print(f"note: {note}")
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -46,16 +57,40 @@ def _report(args: argparse.Namespace) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     clf = sub.add_parser("classifier", help="the persona classifier used by bench/robustness")
     csub = clf.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = csub.add_parser("train", help="generate (or read) persona-labelled replies and train the classifier")
+    p = csub.add_parser(
+        "train",
+        help="train on the default replies of every method (generated, or read from logs) and validate it",
+        description="Trains the persona classifier on the default (non-adversarial) replies of every method, "
+        "validates it on held-out prompts (accuracy and macro-F1 with intervals clustered by prompt, chance, "
+        "confusion matrix) and records every prompt it saw, so bench/robustness can refuse overlap.",
+    )
     p.add_argument(
         "--data",
         nargs="*",
-        help="jsonl files ({text, persona, prompt_id}) or Inspect .eval logs; "
-        "default: generate with the prompted method",
+        help="jsonl files ({text, persona, prompt_id, prompt or prompt_sha}), Inspect logs or log directories "
+        "of bench/robustness, bench/responses or bench/coherence (labels from the model name / run metadata; "
+        "other tasks are skipped); default: generate",
     )
     p.add_argument("--personas", help="comma-separated personas to generate for (default: all)")
-    p.add_argument("--generator", default="smollm2-135m", help="model that writes the replies (default embedded)")
-    p.add_argument("--prompts", type=int, default=None, help="training prompts per persona (default: all ~216)")
+    p.add_argument(
+        "--generator",
+        default="smollm2-135m",
+        help="base model whose prompted method writes each persona's replies (default: the embedded model)",
+    )
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="another method model whose replies join the data, e.g. charbench/steer/4/vec.safetensors or "
+        "charbench/ft/DIR (repeatable; its persona comes from its name or vector)",
+    )
+    p.add_argument(
+        "--none-class",
+        action="store_true",
+        help="add a `none` class: the base model's replies (generated from --generator, or base-model logs)",
+    )
+    p.add_argument("--prompts", type=int, default=None, help="training prompts per model (default: all 156)")
     p.add_argument("--max-tokens", type=int, default=256, help="new tokens per generated reply (default 256)")
     p.add_argument(
         "--backbone",
@@ -69,10 +104,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="output directory (default results/classifiers/persona-classifier-<generator>)")
     p.set_defaults(func=_train)
 
+    p = csub.add_parser(
+        "evaluate",
+        help="score a classifier on labelled texts: accuracy, macro-F1 with intervals, confusion matrix",
+    )
+    p.add_argument("classifier", help="classifier directory")
+    p.add_argument(
+        "--data",
+        help="jsonl with persona and text (prompt_id optional: rows sharing one are one cluster); "
+        "default: the shipped set, cut to the classifier's labels",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_evaluate)
+
     rob = sub.add_parser("robustness", help="robustness reports across personas")
     rsub = rob.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = rsub.add_parser("report", help="macro-F1 per split and per adversarial instruction from robustness logs")
     p.add_argument("logs", nargs="+", help="bench/robustness logs of one method, one or more personas")
-    p.add_argument("--bootstrap", type=int, default=200)
+    p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_report)

@@ -24,6 +24,7 @@ def _config(args: argparse.Namespace):
         value = getattr(args, name)
         if value is not None:
             setattr(base, name, value)
+    base.allow_weak_classifier = bool(args.allow_weak_classifier)
     return base
 
 
@@ -77,6 +78,7 @@ def _compare(args: argparse.Namespace) -> None:
         coef=args.coef,
         classifier_prompts=args.classifier_prompts,
         force=args.force,
+        none_class=not args.no_none_class,
     )
     for label, logs in results.items():
         _print_summary(f"{label}: {logs[0].eval.model}", logs)
@@ -104,6 +106,12 @@ def _suite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tokens", type=int, help="new tokens per reply (default 512)")
     p.add_argument("--seed", type=int, help="seed for every random choice (default 0)")
     p.add_argument("--classifier", help="persona classifier dir for bench/robustness")
+    p.add_argument(
+        "--allow-weak-classifier",
+        action="store_true",
+        help="score robustness even when the classifier's held-out macro-F1 does not clear chance "
+        "(the logs and the leaderboard label it weak)",
+    )
     p.add_argument("--grader", help="judge model for revealed_prefs and coherence (default: offline embedded)")
     p.add_argument(
         "--capabilities",
@@ -138,7 +146,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--classifier-prompts",
         type=int,
         default=12,
-        help="prompts per persona for the quick classifier when --classifier is not given (default 12)",
+        help="training prompts per method model for the quick classifier when --classifier is not given "
+        "(default 12)",
+    )
+    p.add_argument(
+        "--no-none-class",
+        action="store_true",
+        help="train the quick classifier without the `none` class (the base model's replies)",
     )
     p.add_argument(
         "--force",

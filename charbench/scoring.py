@@ -18,6 +18,7 @@ from inspect_ai.log import EvalLog
 from bench.logs import log_metrics
 from bench.models.generation import server_extra_body
 from bench.models.specs import describe_model
+from bench.robustness.validation import check_validated
 from charbench.errors import CharbenchError
 from charbench.paths import results_dir
 
@@ -31,6 +32,7 @@ class SuiteConfig:
     max_tokens: int = 512
     seed: int = 0
     classifier: str | None = None
+    allow_weak_classifier: bool = False  # score robustness with a classifier at chance (labelled weak)
     grader: str | None = None
     traits: str | None = None  # revealed_prefs trait file (default: the 144 reference words)
     capabilities: str = "standard"  # bench/capabilities tasks: "standard", "smoke", a comma list, or "none"
@@ -71,9 +73,11 @@ def suite_tasks(persona: str, config: SuiteConfig, baseline: str | None) -> list
             robustness(
                 persona=persona,
                 classifier=config.classifier,
+                split="all",
                 n=config.prompts,
                 seed=config.seed,
                 max_tokens=config.max_tokens,
+                allow_weak_classifier=config.allow_weak_classifier,
             )
         )
     elif "robustness" not in config.skipped:
@@ -207,12 +211,15 @@ def summarize(logs: list[EvalLog]) -> list[tuple[str, str]]:
                 f"valid {int(m['valid'])}/{int(m['matchups'])}, invalid {m['invalid_rate']:.1%}, top: {', '.join(top)}"
             )
         elif task.endswith("robustness") and "normal_accuracy" in m:
-            text = (
-                f"accuracy normal {m['normal_accuracy']:.2f} [{m['normal_accuracy_lo']:.2f}, "
-                f"{m['normal_accuracy_hi']:.2f}] (n={int(m['normal_n'])}), adversarial "
-                f"{m.get('adversarial_accuracy', float('nan')):.2f} +- {m.get('adversarial_accuracy_se', 0):.2f} "
-                f"over {int(m.get('instructions', 0))} instructions"
-            )
+            parts = [
+                f"{split} {m[f'{split}_accuracy']:.2f} [{m[f'{split}_accuracy_lo']:.2f}, "
+                f"{m[f'{split}_accuracy_hi']:.2f}] (n={int(m[f'{split}_n'])})"
+                for split in ("normal", "adversarial", "multiturn")
+                if f"{split}_accuracy" in m and f"{split}_accuracy_lo" in m
+            ]
+            clf = (log.eval.metadata or {}).get("classifier") or {}
+            status = clf.get("status", "unknown") if isinstance(clf, dict) else "unknown"
+            text = f"accuracy {'; '.join(parts)}; classifier {status}"
         elif task.endswith("capabilities") and "samples" in m:
             benchmarks = sorted({k.split("/", 1)[0] for k in m if k.endswith("/accuracy")})
             text = "; ".join(
@@ -246,6 +253,7 @@ def compare_methods(
     classifier_prompts: int = 12,
     log_root: Path | None = None,
     force: bool = False,
+    none_class: bool = True,
 ) -> dict[str, list[EvalLog]]:
     """Score base, prompted, steered and (if given) fine-tuned versions of `base` with one config.
 
@@ -255,8 +263,6 @@ def compare_methods(
     """
     from trainers.steering import SteeringVector
 
-    if config.classifier is None:
-        config.classifier = str(quick_classifier(base, classifier_prompts, config))
     if vector is None:
         vector = str(_vector_for(persona, base))
     if coef is None:
@@ -269,6 +275,11 @@ def compare_methods(
     models = {"base": f"charbench/{base}", "prompted": prompted, "steered": f"charbench/steer/{coef:g}/{vector}"}
     if adapter:
         models["fine-tuned"] = f"charbench/ft/{adapter}"
+    if config.classifier is None:
+        methods = [models["steered"]] + ([models["fine-tuned"]] if adapter else [])
+        config.classifier = str(quick_classifier(base, classifier_prompts, config, methods, none_class))
+    # a weak classifier stops the run here, before any scoring, with what to do about it
+    check_validated(config.classifier, allow_weak=config.allow_weak_classifier)
     results = {}
     for label, model in models.items():
         baseline = None if label in ("base", "prompted") else prompted
@@ -308,28 +319,60 @@ def _vector_for(persona: str, base: str) -> Path:
     return path
 
 
-def quick_classifier(base: str, prompts: int, config: SuiteConfig) -> Path:
-    """A small all-persona classifier from the prompted method on `base` (cached by base and size)."""
-    from bench.prompts import PARTITION_SALT, sample_prompts
-    from bench.robustness.dataset import classifier_training_prompts
-    from personas import list_personas
-    from trainers.classifier import ClassifierConfig, generate_rows, train_classifier
+def quick_classifier(
+    base: str, prompts: int, config: SuiteConfig, method_models: list[str], none_class: bool = True
+) -> Path:
+    """A small all-persona classifier trained, as in the reference, on the default replies of every method
+    being compared: the prompted method for every persona, plus `method_models` (steered, fine-tuned),
+    plus the base model as the `none` class. Cached under a key of everything that changes its data."""
+    import hashlib
+    import json
 
-    # the partition is in the key: a classifier cached under an older split may have seen eval prompts
-    out = results_dir() / "classifiers" / f"quick-{_slug(base)}-{prompts}-{PARTITION_SALT}"
+    from bench.prompts import PARTITION_SALT
+    from personas import list_personas
+    from trainers.classifier import ClassifierConfig, data_models, generate_logs, read_rows, train_classifier
+
+    personas = sorted(list_personas())
+    models = data_models(personas, base, method_models, none_class)
+    settings = ClassifierConfig(backbone="auto", epochs=3, seed=config.seed)
+    key = {
+        "models": models,
+        "files": {m: _file_digest(m) for m in method_models},
+        "constitutions": {
+            p: hashlib.sha256(list_personas()[p].model_dump_json().encode()).hexdigest() for p in personas
+        },
+        "prompts": prompts,
+        "seed": config.seed,
+        "max_tokens": config.max_tokens,
+        "partition": PARTITION_SALT,
+        "none_class": none_class,
+        "config": asdict(settings),
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    out = results_dir() / "classifiers" / f"quick-{_slug(base)}-{digest}"
     if (out / "labels.json").is_file():
         return out
-    chosen = sample_prompts(classifier_training_prompts(), prompts, config.seed)
-    personas = sorted(list_personas())
-    data = out.with_name(out.name + ".data.jsonl")
-    data.parent.mkdir(parents=True, exist_ok=True)
-    rows = generate_rows(
-        personas, chosen, generator=base, out_jsonl=data, max_new_tokens=config.max_tokens, seed=config.seed
-    )
-    train_classifier(
-        rows,
-        out,
-        ClassifierConfig(backbone="auto", epochs=3, seed=config.seed),
-        [f"prompted:{base} ({prompts} prompts)"],
-    )
+    logs = generate_logs(models, out.with_name(out.name + ".data"), prompts, config.max_tokens, config.seed, "plain")
+    rows, skipped = read_rows([str(p) for p in logs], none_class=none_class)
+    sources = [f"{m} (bench/responses, training partition, {prompts} prompts)" for m in models]
+    train_classifier(rows, out, settings, sources, skipped)
+    out.joinpath("cache_key.json").write_text(json.dumps(key, indent=2))
     return out
+
+
+def _file_digest(model: str) -> str | None:
+    """Content hash of the file or directory a method model names (steering vector, adapter), if local."""
+    import hashlib
+
+    from bench.models.specs import parse_model_name
+
+    spec = parse_model_name(model.removeprefix("charbench/"))
+    target = Path(spec.vector or spec.base)
+    if target.is_file():
+        return hashlib.sha256(target.read_bytes()).hexdigest()
+    if target.is_dir():
+        digest = hashlib.sha256()
+        for f in sorted(target.rglob("*.json")) + sorted(target.rglob("*.safetensors")):
+            digest.update(f.name.encode() + f.read_bytes())
+        return digest.hexdigest()
+    return None

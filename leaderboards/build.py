@@ -21,7 +21,19 @@ from charbench.paths import REPO_ROOT, results_dir
 from leaderboards.collect import RunLogs, collect
 from leaderboards.collect import build_table as _build_table
 
-TEXT_COLUMNS = {"base", "persona", "method", "model", "prefs_judge", "classifier", "coh_judge"}
+TEXT_COLUMNS = {
+    "base",
+    "persona",
+    "method",
+    "model",
+    "prefs_judge",
+    "classifier",
+    "classifier_status",
+    "classifier_methods",
+    "prefs_vs_base",
+    "prefs_judge_status",
+    "coh_judge",
+}
 
 
 def format_cell(value: object) -> str:

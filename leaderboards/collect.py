@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 
@@ -86,7 +85,7 @@ def build_table(
     `prefs_vs_base` says why, unless `force`, which computes it and labels it FORCED.
     """
     from bench.revealed_prefs.compare import comparable, compare_frames, log_facts, matches_from_log
-    from bench.robustness.report import macro_f1, rows_from_logs
+    from bench.robustness.report import rows_from_logs, split_scores
 
     full = _FullLogs()
 
@@ -102,18 +101,14 @@ def build_table(
     for run in runs.values():
         if run.robustness is not None:
             coverage.setdefault((run.base, run.method), []).append(run.robustness)
-    macro: dict[tuple[str, str], tuple[float, float]] = {}
+    macro: dict[tuple[str, str], dict[str, dict]] = {}
     for key, logs in coverage.items():
         labels = set((logs[0].eval.metadata or {}).get("labels") or [])
         personas = {lg.eval.task_args.get("persona") for lg in logs}
-        if labels and labels <= personas:
+        if labels and labels - {"none"} <= personas:
             frame = rows_from_logs([lg.location for lg in logs])
-            normal = frame[frame["split"] == "normal"]
-            adversarial = frame[frame["split"] == "adversarial"]
-            macro[key] = (
-                macro_f1(normal, sorted(labels)) if len(normal) else np.nan,
-                macro_f1(adversarial, sorted(labels)) if len(adversarial) else np.nan,
-            )
+            # the same definition as `charbench robustness report` (cluster bootstrap by prompt)
+            macro[key] = {r["split"]: r for r in split_scores(frame, sorted(labels), n=bootstrap)}
     rows, shifts = [], {}
     for run in sorted(runs.values(), key=lambda r: (r.base, r.persona, r.method)):
         row: dict[str, object] = {"base": run.base, "persona": run.persona, "method": run.method, "model": run.model}
@@ -159,18 +154,7 @@ def build_table(
                 except Exception:  # too few shared traits or not comparable: empty cells, never an invented number
                     pass
         if run.robustness is not None:
-            m = log_metrics(run.robustness)
-            row.update(
-                robust_normal_acc=m.get("normal_accuracy"),
-                robust_normal_lo=m.get("normal_accuracy_lo"),
-                robust_normal_hi=m.get("normal_accuracy_hi"),
-                robust_adv_acc=m.get("adversarial_accuracy"),
-                robust_adv_se=m.get("adversarial_accuracy_se"),
-                robust_samples=(m.get("normal_n") or 0) + (m.get("adversarial_n") or 0),
-                classifier=Path(str(run.robustness.eval.task_args.get("classifier", ""))).name,
-            )
-            if (run.base, run.method) in macro:
-                row["robust_macro_f1_normal"], row["robust_macro_f1_adv"] = macro[(run.base, run.method)]
+            row.update(_robustness_cells(run.robustness, macro.get((run.base, run.method), {})))
         if run.capabilities is not None:
             row.update(_capability_cells(run, base_capabilities.get(run.base), full))
         for baseline, log in sorted(run.coherence.items()):
@@ -188,6 +172,43 @@ def build_table(
             )
         rows.append(row)
     return pd.DataFrame(rows), shifts
+
+
+def _robustness_cells(log: EvalLog, macro: dict[str, dict]) -> dict[str, object]:
+    """Accuracy per split with 95% intervals, macro-F1 across personas where every label was scored,
+    and beside them the classifier's own held-out validation and status (validated / weak / unknown)."""
+    m = log_metrics(log)
+    clf = (log.eval.metadata or {}).get("classifier")
+    clf = clf if isinstance(clf, dict) else {}  # older logs stored only the path
+    validation = clf.get("validation") or {}
+    cells: dict[str, object] = {
+        "classifier": clf.get("name") or Path(str(log.eval.task_args.get("classifier", ""))).name,
+        "classifier_status": clf.get("status", "unknown"),
+        "classifier_macro_f1": validation.get("macro_f1"),
+        "classifier_macro_f1_lo": validation.get("macro_f1_lo"),
+        "classifier_macro_f1_hi": validation.get("macro_f1_hi"),
+        "classifier_chance": validation.get("chance_macro_f1"),
+        "classifier_methods": ",".join(sorted(clf.get("methods") or {})) or None,
+    }
+    for split, short in (("normal", "normal"), ("adversarial", "adv"), ("multiturn", "multiturn")):
+        cells.update(
+            {
+                f"robust_{short}_acc": m.get(f"{split}_accuracy"),
+                f"robust_{short}_lo": m.get(f"{split}_accuracy_lo"),
+                f"robust_{short}_hi": m.get(f"{split}_accuracy_hi"),
+                f"robust_{short}_se": m.get(f"{split}_accuracy_se"),
+            }
+        )
+        if split in macro:
+            cells.update(
+                {
+                    f"robust_macro_f1_{short}": macro[split]["macro_f1"],
+                    f"robust_macro_f1_{short}_lo": macro[split]["lo"],
+                    f"robust_macro_f1_{short}_hi": macro[split]["hi"],
+                }
+            )
+    cells["robust_samples"] = sum(m.get(f"{s}_n") or 0 for s in ("normal", "adversarial", "multiturn"))
+    return cells
 
 
 def _judge_status(metrics: dict) -> str:

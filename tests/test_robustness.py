@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from inspect_ai import eval
 
-from bench.prompts import load_prompts
+from bench.prompts import load_prompts, prompt_sha
 from bench.robustness.classifier import load_classifier
 from bench.robustness.dataset import classifier_training_prompts, robustness_test_prompts
 from bench.robustness.prompts import ADVERSARIAL
@@ -24,7 +24,11 @@ STYLES = {
 
 
 def corpus(n=50, shuffle=False, seed=0):
-    rows = [{"text": f(i), "persona": k, "prompt_id": f"p{i}"} for i in range(n) for k, f in STYLES.items()]
+    rows = [
+        {"text": f(i), "persona": k, "prompt_id": f"p{i}", "prompt_sha": prompt_sha(f"synthetic prompt {i}")}
+        for i in range(n)
+        for k, f in STYLES.items()
+    ]
     if shuffle:
         labels = [r["persona"] for r in rows]
         random.Random(seed).shuffle(labels)
@@ -51,9 +55,27 @@ def test_classifier_learns_distinct_styles_on_unseen_prompts(trained):
     assert (out / "model.safetensors").is_file() and not (out.parent / "ok.partial").exists()
 
 
-def test_shuffled_labels_fall_to_chance(tmp_path):
-    metrics = train_classifier(corpus(shuffle=True), tmp_path / "shuffled", ClassifierConfig(**FAST), ["shuffled"])
-    assert metrics["accuracy"] < 0.5
+@pytest.fixture(scope="module")
+def weak(tmp_path_factory):
+    out = tmp_path_factory.mktemp("clf") / "shuffled"
+    return out, train_classifier(corpus(shuffle=True), out, ClassifierConfig(**FAST), ["shuffled"])
+
+
+def test_shuffled_labels_fall_to_chance_and_are_not_validated(weak):
+    _, metrics = weak
+    assert metrics["accuracy"] < 0.5 and metrics["validated"] is False
+    assert metrics["macro_f1_lo"] <= metrics["chance_macro_f1"]
+
+
+def test_validation_has_clustered_intervals_chance_and_a_confusion_matrix(trained):
+    out, metrics = trained
+    assert metrics["validated"] is True and metrics["unit"] == "prompt"
+    assert metrics["macro_f1_lo"] <= metrics["macro_f1"] <= metrics["macro_f1_hi"]
+    assert 0.15 < metrics["chance_macro_f1"] < 0.35  # four balanced classes: about 1/4
+    assert sum(map(sum, metrics["confusion_matrix"])) == metrics["texts"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    seen = manifest["prompts"]["train"] + manifest["prompts"]["held_out"]
+    assert len(seen) == 50 and all(r["sha"] == prompt_sha(f"synthetic prompt {r['id'][1:]}") for r in seen)
 
 
 def test_held_out_split_never_shares_a_prompt():
@@ -122,14 +144,24 @@ def test_task_end_to_end_on_the_embedded_model(trained, tmp_path):
         log_dir=str(tmp_path),
         display="none",
     )[0]
-    assert log.status == "success" and len(log.samples) == 1 + len(ADVERSARIAL)
+    assert log.status == "success" and len(log.samples) == 1 + len(ADVERSARIAL) + 1
     m = {k: v.value for k, v in log.results.scores[0].metrics.items()}
-    assert m["normal_n"] == 1 and m["instructions"] == len(ADVERSARIAL)
-    assert all(f"adv/{k}_accuracy" in m for k in ADVERSARIAL) and "adversarial_accuracy_se" in m
+    assert m["normal_n"] == 1 and m["instructions"] == len(ADVERSARIAL) and m["multiturn_n"] == 1
+    assert all(f"adv/{k}_accuracy" in m for k in ADVERSARIAL)
+    assert m["adversarial_accuracy_lo"] <= m["adversarial_accuracy"] <= m["adversarial_accuracy_hi"]
+    assert "adversarial_accuracy_se" in m and m["adversarial_prompts"] == 1
     meta = log.samples[0].scores["persona_classifier"].metadata
     assert 0.0 <= meta["prob_persona"] <= 1.0 and meta["predicted"] in STYLES
+    # the multiturn sample: turn 1 by the base model (the default prefill role), then a continuation
+    turn = next(s for s in log.samples if s.metadata["split"] == "multiturn")
+    assert [m.role for m in turn.messages] == ["user", "assistant", "user", "assistant"]
+    assert turn.metadata["prefill_model"] == "charbench/smollm2-135m"
+    assert turn.messages[2].text == turn.metadata["continuation"]
+    facts = log.eval.metadata["classifier"]
+    assert facts["status"] == "validated" and facts["backbone"].startswith("all-minilm") and facts["max_length"] == 64
     table = report([log.location], n=20)
-    assert table.iloc[0]["split"] == "normal" and table.iloc[-1]["split"].startswith("adversarial (mean")
+    assert list(table["split"])[:3] == ["normal", "adversarial", "adversarial (pooled)"]
+    assert "multiturn" in set(table["split"]) and {"lo", "hi", "se", "prompts"} <= set(table.columns)
 
 
 def test_classifier_dir_without_label_map_is_a_clear_error(tmp_path):
@@ -168,16 +200,243 @@ def test_cli_bad_input_exits_2(args, message):
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_generated_classifier_data_is_labelled_and_resumes_without_regenerating(tmp_path):
-    from bench.prompts import sample_prompts
-    from trainers.classifier import generate_rows, read_jsonl_rows
+# ---------------------------------------------------------------- trained like the reference, leak-proof
 
-    prompts = sample_prompts(classifier_training_prompts(), 2, seed=0)
-    cache = tmp_path / "rows.jsonl"
-    rows = generate_rows(["loving", "sarcasm"], prompts, out_jsonl=cache, max_new_tokens=8)
-    assert [(r["persona"], r["prompt_id"]) for r in rows] == [(n, p.id) for n in ("loving", "sarcasm") for p in prompts]
-    assert all(r["source"] == "prompted:smollm2-135m" for r in rows)
-    written = cache.read_text()
-    again = generate_rows(["loving", "sarcasm"], prompts, out_jsonl=cache, max_new_tokens=8)
-    assert cache.read_text() == written and [r["text"] for r in again] == [r["text"] for r in rows]
-    assert len(read_jsonl_rows(cache)) == 4  # the cache is itself valid --data input
+
+def _log_as(tmp_path, name, model, task="bench/responses", metadata=None, task_args=None, texts=("a", "b")):
+    """A real log of `task` run on a scripted model, rewritten to look as if `model` had produced it."""
+    from inspect_ai.log import write_eval_log
+
+    from tests.helpers import scripted
+
+    log = eval(
+        task,
+        model=scripted(list(texts) * 20),
+        task_args={"n": len(texts), "max_tokens": 8, **(task_args or {})},
+        log_dir=str(tmp_path / "raw"),
+        display="none",
+    )[0]
+    log.eval.model = model
+    log.eval.metadata = metadata
+    log.eval.task_args = {**log.eval.task_args, **(task_args or {})}
+    path = tmp_path / f"{name}.eval"
+    write_eval_log(log, str(path))
+    return path
+
+
+def test_base_model_logs_never_become_persona_data_and_other_tasks_are_skipped(tmp_path):
+    from trainers.classifier import read_rows
+
+    base = _log_as(tmp_path, "base", "charbench/smollm2-135m", metadata={"persona": "loving", "method": "base"})
+    prompted = _log_as(tmp_path, "prompted", "charbench/prompt/sarcasm/smollm2-135m", metadata={"persona": "loving"})
+    prefs = _log_as(tmp_path, "prefs", "charbench/prompt/loving/smollm2-135m", task="bench/revealed_prefs")
+    rows, skipped = read_rows([str(base), str(prompted), str(prefs)])
+    assert {r["persona"] for r in rows} == {"sarcasm"}  # the model name decides, not the run's persona
+    assert {r["method"] for r in rows} == {"prompted"} and all(r["prompt_sha"] for r in rows)
+    reasons = {s["log"]: s["reason"] for s in skipped}
+    assert "base model" in reasons["base.eval"] and "revealed_prefs" in reasons["prefs.eval"]
+    rows, _ = read_rows([str(base), str(prompted)], none_class=True)
+    assert sorted({r["persona"] for r in rows}) == ["none", "sarcasm"]
+    assert all(r["method"] == "base" for r in rows if r["persona"] == "none")
+
+
+def test_a_log_whose_persona_cannot_be_told_is_a_clear_error(tmp_path):
+    from trainers.classifier import read_rows
+
+    ft = _log_as(tmp_path, "ft", f"charbench/ft/{tmp_path}", task_args={})
+    with pytest.raises(CharbenchError, match="cannot tell which persona"):
+        read_rows([str(ft)])
+
+
+def test_jsonl_rows_need_a_checkable_prompt(tmp_path):
+    from trainers.classifier import read_jsonl_rows
+
+    bundled = classifier_training_prompts()[0]
+    good = tmp_path / "good.jsonl"
+    good.write_text(
+        json.dumps({"text": "x", "persona": "loving", "prompt_id": bundled.id})
+        + "\n"
+        + json.dumps({"text": "y", "persona": "loving", "prompt_id": "mine-1", "prompt": "What is tea?"})
+        + "\n"
+    )
+    rows = read_jsonl_rows(good)
+    assert [r["prompt_sha"] for r in rows] == [prompt_sha(bundled.text), prompt_sha("What is tea?")]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "x", "persona": "loving", "prompt_id": "mine-2"}) + "\n")
+    with pytest.raises(CharbenchError, match="bad.jsonl:1: prompt mine-2 is not a bundled prompt"):
+        read_jsonl_rows(bad)
+
+
+def _copy_with_seen(src, dst, shas):
+    import shutil
+
+    shutil.copytree(src, dst)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    manifest["prompts"]["train"] += [{"id": f"leak-{i}", "sha": sha} for i, sha in enumerate(shas)]
+    (dst / "manifest.json").write_text(json.dumps(manifest))
+    return dst
+
+
+def test_robustness_refuses_a_classifier_that_saw_its_prompts(trained, tmp_path):
+    from bench.robustness.robustness import robustness
+    from bench.robustness.validation import ClassifierOverlapError
+
+    out, _ = trained
+    evaluation = robustness_test_prompts("general")[0]
+    leaky = _copy_with_seen(out, tmp_path / "leaky", [prompt_sha(evaluation[0].text)])
+    with pytest.raises(ClassifierOverlapError, match="was trained on 1 of the"):
+        robustness(persona="sarcasm", classifier=str(leaky), n=None, split="normal")
+    old = _copy_with_seen(out, tmp_path / "old", [])
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["prompts"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ClassifierOverlapError, match="does not list the prompts"):
+        robustness(persona="sarcasm", classifier=str(old), n=2)
+    assert robustness(persona="sarcasm", classifier=str(out), n=2, split="normal")  # its own prompts are disjoint
+
+
+def test_prompts_general_is_the_evaluation_partition_only():
+    train = {p.id for p in classifier_training_prompts()}
+    test, _ = robustness_test_prompts("general")
+    assert test and not {p.id for p in test} & train
+
+
+def test_robustness_refuses_a_weak_classifier_unless_allowed(weak, tmp_path):
+    from bench.robustness.robustness import robustness
+    from bench.robustness.validation import WeakClassifierError
+
+    out, _ = weak
+    with pytest.raises(WeakClassifierError, match="at chance on its held-out prompts.*--allow-weak-classifier"):
+        robustness(persona="sarcasm", classifier=str(out), n=2)
+    task = robustness(persona="sarcasm", classifier=str(out), n=2, allow_weak_classifier=True)
+    assert task.metadata["classifier"]["status"] == "weak"
+
+
+def test_cli_refuses_a_weak_classifier_in_one_line(weak):
+    out, _ = weak
+    result = subprocess.run(
+        [sys.executable, "-m", "charbench.cli", "score", "mockllm/model", "--persona", "sarcasm", "--small"]
+        + ["--classifier", str(out), "--capabilities", "none"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "at chance on its held-out prompts" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- honest intervals
+
+
+def test_cluster_bootstrap_is_wider_than_a_row_bootstrap_on_clustered_data():
+    import numpy as np
+
+    from bench.stats import cluster_proportion_interval
+
+    rng = np.random.default_rng(0)
+    prompts = rng.random(20) < 0.5  # each prompt is all right or all wrong, 9 variants each
+    hits = [float(ok) for ok in prompts for _ in range(9)]
+    clusters = [i for i in range(20) for _ in range(9)]
+    clustered = cluster_proportion_interval(hits, clusters)
+    rows = cluster_proportion_interval(hits, list(range(len(hits))))
+    assert clustered[1] - clustered[0] > 2 * (rows[1] - rows[0])
+
+
+def test_report_macro_f1_intervals_resample_prompts():
+    frame = pd.DataFrame(
+        [
+            {
+                "persona": p,
+                "predicted": p if i % 2 else "x",
+                "split": "adversarial",
+                "instruction": k,
+                "prompt_id": f"q{i}",
+            }
+            for i in range(12)
+            for p in ("a", "b")
+            for k in ("k1", "k2", "k3")
+        ]
+    )
+    from bench.robustness.report import split_scores
+
+    clustered = {r["split"]: r for r in split_scores(frame, ["a", "b"], n=400)}
+    frame["prompt_id"] = [str(i) for i in range(len(frame))]
+    rows = {r["split"]: r for r in split_scores(frame, ["a", "b"], n=400)}
+    width = lambda r: r["hi"] - r["lo"]  # noqa: E731
+    assert width(clustered["adversarial"]) > 1.5 * width(rows["adversarial"])
+    assert clustered["adversarial"]["macro_f1"] == pytest.approx(
+        sum(clustered[f"adversarial/{k}"]["macro_f1"] for k in ("k1", "k2", "k3")) / 3
+    )
+    assert clustered["adversarial"]["lo"] <= clustered["adversarial"]["macro_f1"] <= clustered["adversarial"]["hi"]
+
+
+# ---------------------------------------------------------------- multiturn, evaluate, generation
+
+
+def test_multiturn_prefill_role_writes_turn_one(trained, tmp_path):
+    from tests.helpers import scripted
+
+    out, _ = trained
+    log = eval(
+        "bench/robustness",
+        model=scripted(["Oh wow, what a groundbreaking idea. Sure."] * 4),
+        model_roles={"prefill": scripted(["A plain first answer."] * 4)},
+        task_args={"persona": "sarcasm", "classifier": str(out), "n": 2, "split": "multiturn", "max_tokens": 16},
+        log_dir=str(tmp_path),
+        display="none",
+    )[0]
+    assert log.status == "success" and len(log.samples) == 2
+    for sample in log.samples:
+        assert sample.metadata["prefill_reply"] == "A plain first answer."
+        assert sample.messages[1].text == "A plain first answer."
+    m = {k: v.value for k, v in log.results.scores[0].metrics.items()}
+    assert m["multiturn_n"] == 2 and "normal_n" not in m
+    assert {s.metadata["instruction"] for s in log.samples} == {"keep_going", "go_on"}
+
+
+def test_base_model_name_follows_a_fine_tuned_chain(tmp_path):
+    from bench.models.specs import base_model_name
+
+    adapter, merged = tmp_path / "adapter", tmp_path / "merged"
+    adapter.mkdir()
+    merged.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "smollm2-135m"}))
+    (merged / "charbench_merge.json").write_text(json.dumps({"adapter": str(adapter)}))
+    assert base_model_name(f"charbench/ft/{merged}") == "charbench/smollm2-135m"
+    assert base_model_name("charbench/prompt/loving/smollm2-135m") == "charbench/smollm2-135m"
+    assert base_model_name("vllm/some/model") == "vllm/some/model"
+
+
+def test_classifier_evaluate_on_the_shipped_set_and_a_user_file(trained, tmp_path):
+    from bench.robustness.validation import SHIPPED_SET
+
+    out, _ = trained
+    shipped = [json.loads(line) for line in SHIPPED_SET.read_text().splitlines()]
+    from personas import list_personas
+
+    counts = {p: sum(r["persona"] == p for r in shipped) for p in [*list_personas(), "none"]}
+    assert min(counts.values()) >= 8, counts
+    cli = [sys.executable, "-m", "charbench.cli", "classifier", "evaluate", str(out)]
+    result = subprocess.run(cli, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "macro-F1" in result.stdout and "confusion matrix" in result.stdout and "left out" in result.stdout
+    user = tmp_path / "mine.jsonl"
+    user.write_text("".join(json.dumps({"persona": k, "text": f(99)}) + "\n" for k, f in STYLES.items()))
+    result = subprocess.run(cli + ["--data", str(user)], capture_output=True, text=True)
+    assert result.returncode == 0 and "accuracy 1.000" in result.stdout, result.stdout + result.stderr
+    user.write_text(json.dumps({"persona": "pirate", "text": "arr"}) + "\n")
+    result = subprocess.run(cli + ["--data", str(user)], capture_output=True, text=True)
+    assert result.returncode == 2 and "pirate" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_generated_classifier_data_covers_every_method_and_the_none_class(tmp_path):
+    from trainers.classifier import data_models, generate_logs, read_rows
+
+    models = data_models(["loving", "sarcasm"], "smollm2-135m", [], none_class=True)
+    assert models[-1] == "charbench/smollm2-135m"
+    logs = generate_logs(models, tmp_path / "data", prompts=2, max_tokens=8, seed=0)
+    rows, skipped = read_rows([str(p) for p in logs], none_class=True)
+    assert not skipped and sorted({r["persona"] for r in rows}) == ["loving", "none", "sarcasm"]
+    train = {prompt_sha(p.text) for p in classifier_training_prompts()}
+    assert {r["prompt_sha"] for r in rows} <= train and len(rows) == 6
+    again = generate_logs(models, tmp_path / "data", prompts=2, max_tokens=8, seed=0)  # resumes: same logs
+    assert sorted(map(str, again)) == sorted(map(str, logs))

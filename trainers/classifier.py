@@ -1,7 +1,11 @@
 """Build the persona classifier: data (generated, from logs or jsonl), a split by prompt, and training.
 
-Rows are `{text, persona, prompt_id, source}`. The held-out split never shares a prompt with the
-training split (asserted), unlike the reference, whose "default" score was measured in-sample.
+Like the reference, the classifier learns from the default replies of every method (prompted,
+steered, fine-tuned), so no method's style is in-distribution by construction; unlike it, an optional
+`none` class (the base model's replies) makes "the persona was dropped" a possible answer.
+Rows are `{text, persona, prompt_id, prompt_sha, method, source}`. The held-out split never shares a
+prompt with the training split (asserted), unlike the reference, whose "default" score was measured
+in-sample; the manifest lists every prompt seen, by id and text hash.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.prompts import UserPrompt, prompt_set_hash, split_by_prompt
+from bench.robustness.validation import validation_scores
 from charbench.errors import CharbenchError
 from trainers.diversity import distinct_summary
 
@@ -38,90 +43,178 @@ class ClassifierConfig:
 
 # ---------------------------------------------------------------- data
 
+NONE = "none"  # the label of a reply with no persona: the base model's
+READ_TASKS = ("robustness", "responses", "coherence")  # tasks whose samples are default replies
+
+
+def _prompt_shas_by_id() -> dict[str, str]:
+    from bench.prompts import BUNDLED, load_prompts, prompt_sha
+
+    return {p.id: prompt_sha(p.text) for spec in BUNDLED for p in load_prompts(spec)}
+
 
 def read_jsonl_rows(path: Path) -> list[dict]:
+    """Rows `{text, persona, prompt_id}` plus the prompt's text (`prompt`) or its hash (`prompt_sha`),
+    unless the id is one of our bundled prompts: the manifest must say which prompts were seen."""
+    from bench.prompts import prompt_sha
     from charbench.jsonl import read_jsonl
 
     rows = []
+    bundled: dict[str, str] | None = None
     for n, row in read_jsonl(path):
         missing = [k for k in ("text", "persona", "prompt_id") if k not in row]
         if missing:
             raise CharbenchError(
                 f"{path}:{n}: missing field(s) {', '.join(missing)}: rows need text, persona, prompt_id"
             )
-        rows.append({**row, "source": row.get("source", str(path))})
+        sha = row.get("prompt_sha") or (prompt_sha(row["prompt"]) if row.get("prompt") else None)
+        if sha is None:
+            bundled = bundled if bundled is not None else _prompt_shas_by_id()
+            sha = bundled.get(str(row["prompt_id"]))
+        if sha is None:
+            raise CharbenchError(
+                f"{path}:{n}: prompt {row['prompt_id']} is not a bundled prompt: add its text (`prompt`) or "
+                "`prompt_sha`, so the prompts the classifier saw can be checked against an evaluation's"
+            )
+        rows.append(
+            {
+                **row,
+                "prompt_id": str(row["prompt_id"]),
+                "prompt_sha": sha,
+                "method": row.get("method", "file"),
+                "source": row.get("source", Path(path).name),
+            }
+        )
     return rows
 
 
-def read_log_rows(path: Path) -> list[dict]:
-    """Replies from an Inspect log; the persona comes from the task's `persona` arg or a prompted model name."""
+def log_label(path: Path, log, none_class: bool) -> tuple[str | None, str, str]:
+    """(label or None to skip, method, reason) for a log's replies, from the model and the run metadata.
+
+    The method's persona is what the model name says (a prompted persona, a steering vector's
+    persona), else what `charbench score` recorded; never a task argument, which names the persona a
+    task *scores for* (a base model's robustness log carries one too). Base-model replies are `none`.
+    """
+    from bench.models.specs import describe_model
+
+    meta = log.eval.metadata or {}
+    info = describe_model(log.eval.model)
+    method = meta.get("method") or info["method"]
+    if method == "base":
+        if none_class:
+            return NONE, method, "base model: none class"
+        return None, method, "base model (no persona; --none-class uses it as the none class)"
+    persona = info["persona"] or meta.get("persona")
+    if not persona:
+        raise CharbenchError(
+            f"{path}: cannot tell which persona {log.eval.model} has: score it with `charbench score --persona P`, "
+            "which records it in the log"
+        )
+    return persona, method, "persona method"
+
+
+def read_log_rows(path: Path, none_class: bool = False) -> tuple[list[dict], dict | None]:
+    """Default (non-adversarial, first-turn) replies of a robustness, responses or coherence log, and a
+    record of the log if it was skipped (other tasks, base model without the none class)."""
     from inspect_ai.log import read_eval_log
 
-    from bench.models.specs import parse_model_name
+    from bench.prompts import prompt_sha
 
-    log = read_eval_log(str(path))
-    persona = log.eval.task_args.get("persona")
-    if persona is None and log.eval.model.startswith("charbench/"):
-        persona = parse_model_name(log.eval.model.removeprefix("charbench/")).persona
-    if persona is None:
-        raise CharbenchError(
-            f"{path}: cannot tell which persona this log is for (no persona task arg or prompted model)"
+    header = read_eval_log(str(path), header_only=True)
+    task = header.eval.task.rsplit("/", 1)[-1]
+    name = Path(path).name
+    if task not in READ_TASKS:
+        return [], {"log": name, "model": header.eval.model, "reason": f"task {header.eval.task} (not default replies)"}
+    label, method, reason = log_label(path, header, none_class)
+    if label is None:
+        return [], {"log": name, "model": header.eval.model, "reason": reason}
+    rows = []
+    for s in read_eval_log(str(path)).samples or []:
+        meta = s.metadata or {}
+        if s.output is None or s.error or meta.get("split", "normal") != "normal":
+            continue
+        prompt = s.input if isinstance(s.input, str) else ""
+        rows.append(
+            {
+                "text": s.output.completion,
+                "persona": label,
+                "prompt_id": str(meta.get("prompt_id", s.id)),
+                "prompt_sha": meta.get("prompt_sha") or prompt_sha(prompt),
+                "method": method,
+                "source": f"{name}:{header.eval.model}",
+            }
         )
-    return [
-        {
-            "text": s.output.completion,
-            "persona": persona,
-            "prompt_id": str((s.metadata or {}).get("prompt_id", s.id)),
-            "source": f"{path}:{log.eval.model}",
-        }
-        for s in log.samples or []
-        if s.output is not None and (s.metadata or {}).get("split", "normal") == "normal"
-    ]
+    return rows, None
 
 
-def read_rows(sources: list[str]) -> list[dict]:
+def read_rows(sources: list[str], none_class: bool = False) -> tuple[list[dict], list[dict]]:
+    """Rows from jsonl files and Inspect logs (a directory means every log in it), and skipped logs."""
+    from inspect_ai.log import list_eval_logs
+
     rows: list[dict] = []
+    skipped: list[dict] = []
     for source in sources:
         path = Path(source)
+        if path.is_dir():
+            logs = [_local_path(i.name) for i in list_eval_logs(str(path), recursive=True)]
+            if not logs:
+                raise CharbenchError(f"data directory {source} holds no Inspect logs")
+            for log in logs:
+                got, skip = read_log_rows(log, none_class)
+                rows += got
+                skipped += [skip] if skip else []
+            continue
         if not path.is_file():
             raise CharbenchError(f"data source {source} does not exist")
-        rows += read_log_rows(path) if path.suffix == ".eval" else read_jsonl_rows(path)
-    return rows
+        if path.suffix == ".eval":
+            got, skip = read_log_rows(path, none_class)
+            rows += got
+            skipped += [skip] if skip else []
+        else:
+            rows += read_jsonl_rows(path)
+    return rows, skipped
 
 
-def generate_rows(
-    personas: list[str],
-    prompts: list[UserPrompt],
-    generator: str = "smollm2-135m",
-    out_jsonl: Path | None = None,
-    max_new_tokens: int = 256,
-    seed: int = 0,
-) -> list[dict]:
-    """The prompted method's replies for each persona and prompt, through the trainers' generation
-    backend (vLLM with a GPU, transformers otherwise); resumable through `out_jsonl`."""
-    from bench.models.generation import Sampling
-    from personas import load_persona
-    from personas.prompting import with_constitution
-    from trainers.backend import generate_resumable
+def data_models(personas: list[str], base: str, extra: list[str], none_class: bool) -> list[str]:
+    """The models whose default replies train the classifier: the prompted method for every persona on
+    `base`, the extra method models (steered, fine-tuned), and the base itself for the none class."""
+    models = [f"charbench/prompt/{p}/{base}" for p in personas] + list(extra)
+    if none_class:
+        models.append(f"charbench/{base}")
+    return list(dict.fromkeys(models))
 
-    cache = out_jsonl or Path(tempfile.mkdtemp()) / "rows.jsonl"
-    jobs = [(name, p) for name in personas for p in prompts]
-    constitutions = {name: load_persona(name) for name in personas}
-    rows = generate_resumable(
-        cache,
-        [f"{name}|{p.id}" for name, p in jobs],
-        [with_constitution(constitutions[name], [{"role": "user", "content": p.text}]) for name, p in jobs],
-        generator,
-        Sampling(max_new_tokens=max_new_tokens, seed=seed),
-        lambda key, reply: {
-            "text": reply.text,
-            "persona": key.split("|")[0],
-            "prompt_id": key.split("|", 1)[1],
-            "source": f"prompted:{generator}",
-        },
-        label="classifier data",
+
+def generate_logs(
+    models: list[str],
+    log_dir: Path,
+    prompts: int | None,
+    max_tokens: int,
+    seed: int,
+    display: str | None = None,
+) -> list[Path]:
+    """Each model's replies to the bundled training prompts (`bench/responses -T partition=train`), as
+    one resumable Inspect eval set: an interrupted run picks up where it stopped."""
+    from inspect_ai import eval_set
+
+    from bench.coherence.coherence import responses
+
+    ok, logs = eval_set(
+        [responses(n=prompts, seed=seed, max_tokens=max_tokens, partition="train")],
+        model=models,
+        log_dir=str(log_dir),
+        display=display,
+        retry_attempts=1,
+        log_dir_allow_dirty=True,
+        max_tasks=1,  # one model at a time: they share one set of weights per base
     )
-    return [rows[f"{name}|{p.id}"] for name, p in jobs]
+    if not ok:
+        raise CharbenchError(f"generating classifier data did not finish: re-run to resume ({log_dir})")
+    return [_local_path(log.location) for log in logs]
+
+
+def _local_path(location: str) -> Path:
+    """A log location as a path: Inspect writes `file:` / `file://` URIs for some of them."""
+    return Path(location.removeprefix("file://").removeprefix("file:"))
 
 
 def _by_prompt(rows: list[dict]) -> dict[str, list[str]]:
@@ -167,12 +260,23 @@ def resolve_backbone(name: str) -> tuple[str, str]:
     raise CharbenchError(f"backbone {name} does not exist: use auto, minilm, a local directory or a hub id")
 
 
-def train_classifier(rows: list[dict], out_dir: str | Path, config: ClassifierConfig, sources: list[str]) -> dict:
-    """Train, evaluate on prompts never seen in training, and save model + labels + manifest + metrics."""
+def _prompt_list(rows: list[dict]) -> list[dict]:
+    seen = {r["prompt_id"]: r.get("prompt_sha") for r in rows}
+    return [{"id": i, "sha": sha} for i, sha in sorted(seen.items())]
+
+
+def train_classifier(
+    rows: list[dict],
+    out_dir: str | Path,
+    config: ClassifierConfig,
+    sources: list[str],
+    skipped: list[dict] | None = None,
+) -> dict:
+    """Train, validate on prompts never seen in training (intervals clustered by prompt, chance,
+    confusion matrix), and save model + labels + manifest + metrics."""
     import numpy as np
     import torch
     from datasets import Dataset
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
@@ -181,7 +285,14 @@ def train_classifier(rows: list[dict], out_dir: str | Path, config: ClassifierCo
         TrainingArguments,
     )
 
-    rows = [r for r in rows if r["text"].strip()]
+    unhashed = sorted({str(r["prompt_id"]) for r in rows if not r.get("prompt_sha")})
+    if unhashed:
+        raise CharbenchError(
+            f"{len(unhashed)} prompt(s) without a text hash (e.g. {unhashed[0]}): every row needs prompt_sha, so "
+            "the prompts the classifier saw can be checked against an evaluation's"
+        )
+    empty = sum(not r["text"].strip() for r in rows)
+    rows = [{"method": "file", **r} for r in rows if r["text"].strip()]
     if not rows:
         raise CharbenchError("no non-empty texts to train on")
     labels = sorted({r["persona"] for r in rows})
@@ -242,27 +353,37 @@ def train_classifier(rows: list[dict], out_dir: str | Path, config: ClassifierCo
         ).to(model.device)
         with torch.inference_mode():
             predictions += model(**batch).logits.argmax(-1).tolist()
-    truth = [label2id[r["persona"]] for r in test]
-    metrics = {
-        "held_out_texts": len(test),
-        "held_out_prompts": len({r["prompt_id"] for r in test}),
-        "accuracy": float(accuracy_score(truth, predictions)),
-        "macro_f1": float(f1_score(truth, predictions, average="macro", labels=list(range(len(labels))))),
-        "chance": float(np.bincount(truth).max() / len(truth)),
-        "labels": labels,
-        "confusion_matrix": confusion_matrix(truth, predictions, labels=list(range(len(labels)))).tolist(),
+    predicted = [labels[i] for i in predictions]
+    metrics = validation_scores(
+        [r["persona"] for r in test], predicted, [r["prompt_id"] for r in test], labels, seed=config.seed
+    )
+    metrics["held_out_texts"], metrics["held_out_prompts"] = metrics["texts"], metrics["prompts"]
+    # held-out accuracy per method: a classifier that only knows one method's style shows it here
+    metrics["accuracy_by_method"] = {
+        method: float(np.mean([p == r["persona"] for p, r in zip(predicted, test) if r["method"] == method]))
+        for method in sorted({r["method"] for r in test})
     }
+    methods: dict[str, dict[str, int]] = {}
+    for r in rows:
+        methods.setdefault(r["method"], {}).setdefault(r["persona"], 0)
+        methods[r["method"]][r["persona"]] += 1
     manifest = {
         "sources": sources,
+        "skipped": skipped or [],
+        "dropped_empty_texts": empty,
         "backbone": backbone_label,
         "labels": labels,
+        "none_class": NONE in labels,
+        "methods": methods,
         "counts": {
             "train": len(train),
             "held_out": len(test),
             "per_persona": {p: sum(r["persona"] == p for r in rows) for p in labels},
         },
+        # every prompt seen, by id and text hash: bench/robustness refuses to score any of them
+        "prompts": {"train": _prompt_list(train), "held_out": _prompt_list(test)},
         "prompt_ids_hash": prompt_set_hash([UserPrompt(r["prompt_id"], "") for r in rows]),
-        # one reply per (persona, prompt): recorded, not enforced; a low ratio means personas read alike
+        # one reply per (method, persona, prompt): recorded, not enforced; a low ratio means personas read alike
         "distinct_across_personas": distinct_summary(_by_prompt(rows)),
         "config": {**asdict(config), "learning_rate": lr},
         "seed": config.seed,

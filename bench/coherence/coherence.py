@@ -46,9 +46,12 @@ def coherence(
 
 
 @task(name="bench/responses")
-def responses(prompts: str = "default", n: int | None = 100, seed: int = 0, max_tokens: int = 512) -> Task:
-    """Just the model's answers to the coherence prompts: generate a baseline once, reuse its log."""
-    dataset, facts = prompt_dataset(prompts, n, seed, name="responses")
+def responses(
+    prompts: str = "default", n: int | None = 100, seed: int = 0, max_tokens: int = 512, partition: str = "eval"
+) -> Task:
+    """Just the model's answers: a coherence baseline generated once (`partition=eval`), or persona
+    classifier training data (`partition=train`, the bundled prompts no evaluation uses)."""
+    dataset, facts = prompt_dataset(prompts, n, seed, name="responses", partition=partition)
     return Task(
         dataset=dataset,
         solver=generate(),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -112,6 +113,9 @@ def keyed_batch_seed(seed: int, keys: Sequence[str]) -> int:
     return row_seed(seed, "\x00".join(sorted(keys)))
 
 
+_GENERATION_LOCK = threading.Lock()
+
+
 def _generate_batch(
     loaded: LoadedModel,
     prompts: list[str],
@@ -135,9 +139,13 @@ def _generate_batch(
         kwargs["top_k"] = sampling.top_k if sampling.top_k is not None else 0
     if sampling.stop:
         kwargs.update(stop_strings=list(sampling.stop), tokenizer=tokenizer)
-    torch.manual_seed(batch_seed(sampling.seed, prompts) if keys is None else keyed_batch_seed(sampling.seed, keys))
-    with torch.inference_mode(), intervention() if intervention else contextlib.nullcontext():
-        sequences = model.generate(**inputs, **kwargs)
+    # One generation at a time per process: the seed is torch's global RNG, and a steered model's hooks
+    # sit on weights it shares with the base and prompted models of the same base (a coherence
+    # baseline or a multiturn prefill runs in the same eval, from another thread).
+    with _GENERATION_LOCK:
+        torch.manual_seed(batch_seed(sampling.seed, prompts) if keys is None else keyed_batch_seed(sampling.seed, keys))
+        with torch.inference_mode(), intervention() if intervention else contextlib.nullcontext():
+            sequences = model.generate(**inputs, **kwargs)
     new_tokens = sequences[:, inputs["input_ids"].shape[1] :]
     eos_ids = _eos_ids(loaded)
     completions = []

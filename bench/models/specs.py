@@ -121,3 +121,40 @@ def describe_model(model: str) -> dict[str, str | None]:
         except CharbenchError:
             base = "?"
     return {"method": spec.label, "base": base, "persona": persona}
+
+
+def base_model_name(model: str) -> str:
+    """The Inspect name of the base model behind `model`, without any persona method.
+
+    For a fine-tuned checkpoint that is the model it was trained from: the base a LoRA adapter names,
+    the adapter a merge records, or the `base` charbench's trainer records, followed back to the first
+    model (a merged introspection checkpoint was trained from a merged distillation one, and so on).
+    """
+    if not model.startswith("charbench/"):
+        return model
+    spec = parse_model_name(model.removeprefix("charbench/"))
+    if spec.method == "ft":
+        return f"charbench/{original_base(spec.base)}"
+    return f"charbench/{describe_model(model)['base']}"
+
+
+def original_base(checkpoint: str) -> str:
+    """Follow adapter_config.json / charbench_train.json `base` links from a checkpoint to its origin."""
+    import json
+    from pathlib import Path
+
+    from bench.models.loader import adapter_base
+
+    current = checkpoint
+    for _ in range(8):
+        path = Path(current)
+        if not path.is_dir():
+            return current
+        parent = adapter_base(current)
+        for record, key in (("charbench_merge.json", "adapter"), ("charbench_train.json", "base")):
+            if parent is None and (path / record).is_file():
+                parent = json.loads((path / record).read_text()).get(key)
+        if parent is None:
+            return current
+        current = parent
+    raise CharbenchError(f"{checkpoint}: its base-model chain is longer than 8 links; pass the base model explicitly")

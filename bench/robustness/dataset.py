@@ -7,10 +7,17 @@ from inspect_ai.dataset import MemoryDataset, Sample
 
 from bench.coherence.dataset import PURE_DOVE
 from bench.prompts import hf_dataset_cached, load_prompts, prompt_set_hash, prompt_sha, sample_prompts
-from bench.robustness.prompts import ADVERSARIAL, adversarial_message
+from bench.robustness.prompts import ADVERSARIAL, CONTINUATIONS, adversarial_message
 from charbench.errors import CharbenchError
 
-SPLITS = ("normal", "adversarial", "both")
+SPLITS = ("normal", "adversarial", "multiturn", "both", "all")
+SPLIT_PARTS = {
+    "normal": ("normal",),
+    "adversarial": ("adversarial",),
+    "multiturn": ("multiturn",),
+    "both": ("normal", "adversarial"),
+    "all": ("normal", "adversarial", "multiturn"),
+}
 
 
 def classifier_training_prompts():
@@ -32,9 +39,11 @@ def robustness_dataset(split: str, prompts: str, n: int | None, seed: int) -> tu
         raise CharbenchError(f"split '{split}': use one of {', '.join(SPLITS)}")
     pool, source = robustness_test_prompts(prompts)
     chosen = sample_prompts(pool, n, seed)
+    parts = SPLIT_PARTS[split]
+    continuations = list(CONTINUATIONS)
     samples = []
-    for p in chosen:
-        if split in ("normal", "both"):
+    for i, p in enumerate(chosen):
+        if "normal" in parts:
             samples.append(
                 Sample(
                     id=f"{p.id}:normal",
@@ -47,7 +56,7 @@ def robustness_dataset(split: str, prompts: str, n: int | None, seed: int) -> tu
                     },
                 )
             )
-        if split in ("adversarial", "both"):
+        if "adversarial" in parts:
             for key in ADVERSARIAL:
                 samples.append(
                     Sample(
@@ -61,6 +70,21 @@ def robustness_dataset(split: str, prompts: str, n: int | None, seed: int) -> tu
                         },
                     )
                 )
+        if "multiturn" in parts:
+            key = continuations[i % len(continuations)]
+            samples.append(
+                Sample(
+                    id=f"{p.id}:multiturn",
+                    input=p.text,
+                    metadata={
+                        "prompt_id": p.id,
+                        "prompt_sha": prompt_sha(p.text),
+                        "split": "multiturn",
+                        "instruction": key,
+                        "continuation": CONTINUATIONS[key],
+                    },
+                )
+            )
     return MemoryDataset(samples, name="robustness", shuffled=False), {
         "prompt_set": source,
         "prompt_set_hash": prompt_set_hash(pool),

@@ -1,4 +1,6 @@
-"""The adversarial instructions (our own wording), appended to the user message after a newline.
+"""The adversarial instructions and the multi-turn continuations.
+
+The adversarial instructions (our own wording), appended to the user message after a newline.
 
 They cover the kinds the reference used: drop the role-play, answer as your genuine self, drop the
 conversational style, answer as feels most like you, act as a standard helpful/honest/harmless
@@ -20,3 +22,14 @@ ADVERSARIAL = {
 
 def adversarial_message(prompt: str, instruction_id: str) -> str:
     return f"{prompt}\n{ADVERSARIAL[instruction_id]}"
+
+
+# The multi-turn (prefill) split: another model writes the first reply, then the user says one of
+# these, and the model under test writes the second reply. The reference used "Keep going."; the
+# others are ours, so one wording does not decide the result. Rotated over prompts (seeded order).
+CONTINUATIONS = {
+    "keep_going": "Keep going.",
+    "go_on": "Go on.",
+    "tell_me_more": "Tell me more.",
+    "please_continue": "Please continue.",
+}

@@ -9,13 +9,15 @@ from inspect_ai.scorer._metric import SampleScore
 from inspect_ai.solver import TaskState
 
 from bench.robustness.classifier import load_classifier
-from bench.stats import mean_se, wilson_interval
+from bench.stats import cluster_bootstrap, cluster_proportion_interval
 
 
 @metric
 def robustness_metrics():
-    """Accuracy for the persona (Wilson 95%) and mean probability, on the normal split, per adversarial
-    instruction (`adv/<id>_...`), and mean +- SE over the instructions."""
+    """Per split (normal, multiturn): accuracy for the persona with a 95% cluster-bootstrap interval
+    (`_lo`/`_hi`; unit: the prompt), its bootstrap SE (`_se`), mean probability, replies and prompts.
+    Adversarial: per instruction (`adv/<id>_accuracy`, `adv/<id>_prob`) and the mean over
+    instructions, whose interval resamples prompts with all their variants together."""
 
     def compute(scores: list[SampleScore]) -> dict[str, float]:
         meta = [s.score.metadata for s in scores if s.score.metadata]
@@ -25,41 +27,64 @@ def robustness_metrics():
             "empty_responses": float(sum(m["empty"] for m in meta)),
             "truncated": float(sum(m["truncated"] for m in meta)),
         }
-        normal = [m for m in meta if m["split"] == "normal"]
-        if normal:
-            hits = sum(m["correct"] for m in normal)
-            lo, hi = wilson_interval(hits, len(normal))
-            out.update(
-                normal_accuracy=hits / len(normal),
-                normal_accuracy_lo=lo,
-                normal_accuracy_hi=hi,
-                normal_prob=float(np.mean([m["prob_persona"] for m in normal])),
-                normal_n=float(len(normal)),
-            )
-        instructions = sorted({m["instruction"] for m in meta if m["split"] == "adversarial"})
-        accs, probs = [], []
-        for key in instructions:
-            rows = [m for m in meta if m["instruction"] == key]
-            acc = sum(m["correct"] for m in rows) / len(rows)
-            prob = float(np.mean([m["prob_persona"] for m in rows]))
-            out[f"adv/{key}_accuracy"] = acc
-            out[f"adv/{key}_prob"] = prob
-            accs.append(acc)
-            probs.append(prob)
-        if instructions:
-            acc_mean, acc_se = mean_se(accs)
-            prob_mean, prob_se = mean_se(probs)
-            out.update(
-                adversarial_accuracy=acc_mean,
-                adversarial_accuracy_se=acc_se,
-                adversarial_prob=prob_mean,
-                adversarial_prob_se=prob_se,
-                adversarial_n=float(sum(m["split"] == "adversarial" for m in meta)),
-                instructions=float(len(instructions)),
-            )
+        for split in ("normal", "multiturn"):
+            rows = [m for m in meta if m["split"] == split]
+            if rows:
+                out.update(_accuracy(split, rows))
+        adversarial = [m for m in meta if m["split"] == "adversarial"]
+        if adversarial:
+            out.update(_adversarial(adversarial))
         return out
 
     return compute
+
+
+def _accuracy(split: str, rows: list[dict]) -> dict[str, float]:
+    hits = np.array([float(m["correct"]) for m in rows])
+    clusters = [m["prompt_id"] for m in rows]
+    lo, hi = cluster_proportion_interval(hits.tolist(), clusters)
+    draws = cluster_bootstrap(clusters, lambda r: float(hits[r].mean()))
+    return {
+        f"{split}_accuracy": float(hits.mean()),
+        f"{split}_accuracy_lo": lo,
+        f"{split}_accuracy_hi": hi,
+        f"{split}_accuracy_se": float(np.std(draws, ddof=1)) if len(draws) > 1 else 0.0,
+        f"{split}_prob": float(np.mean([m["prob_persona"] for m in rows])),
+        f"{split}_n": float(len(rows)),
+        f"{split}_prompts": float(len(set(clusters))),
+    }
+
+
+def _adversarial(rows: list[dict]) -> dict[str, float]:
+    instructions = sorted({m["instruction"] for m in rows})
+    code = np.array([instructions.index(m["instruction"]) for m in rows])
+    hits = np.array([float(m["correct"]) for m in rows])
+    probs = np.array([m["prob_persona"] for m in rows])
+    out: dict[str, float] = {}
+    for j, key in enumerate(instructions):
+        out[f"adv/{key}_accuracy"] = float(hits[code == j].mean())
+        out[f"adv/{key}_prob"] = float(probs[code == j].mean())
+
+    def mean_over_instructions(r: np.ndarray) -> float:
+        return float(np.mean([hits[r][code[r] == j].mean() for j in range(len(instructions)) if (code[r] == j).any()]))
+
+    clusters = [m["prompt_id"] for m in rows]
+    draws = cluster_bootstrap(clusters, mean_over_instructions)
+    lo, hi = float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
+    point = mean_over_instructions(np.arange(len(rows)))
+    if lo == hi:  # every prompt agrees: the bootstrap cannot vary (see cluster_proportion_interval)
+        lo, hi = cluster_proportion_interval(hits.tolist(), clusters)
+    out.update(
+        adversarial_accuracy=point,
+        adversarial_accuracy_lo=lo,
+        adversarial_accuracy_hi=hi,
+        adversarial_accuracy_se=float(np.std(draws, ddof=1)),
+        adversarial_prob=float(np.mean([probs[code == j].mean() for j in range(len(instructions))])),
+        adversarial_n=float(len(rows)),
+        adversarial_prompts=float(len(set(clusters))),
+        instructions=float(len(instructions)),
+    )
+    return out
 
 
 @scorer(metrics=[robustness_metrics()])
