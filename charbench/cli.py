@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from charbench.errors import CharbenchError
 
@@ -50,6 +51,20 @@ def _personas_validate(args: argparse.Namespace) -> None:
         print(f"ok  {len(found)} personas valid: {', '.join(sorted(found))}")
 
 
+def _personas_import(args: argparse.Namespace) -> None:
+    import yaml
+
+    from personas import load_persona_file
+
+    persona = load_persona_file(args.file, name=args.name, description=args.description)
+    out = Path(args.out or f"{persona.name}.yaml")
+    if out.exists() and not args.force:
+        raise CharbenchError(f"{out} exists: pass --out PATH or --force to overwrite it")
+    out.write_text(yaml.safe_dump(persona.model_dump(), sort_keys=False, allow_unicode=True, width=100))
+    questions = sum(len(t.questions) for t in persona.traits)
+    print(f"wrote {out}  ({persona.name}, {len(persona.traits)} traits, {questions} questions)")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from charbench.demo import run_demo
 
@@ -70,12 +85,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = psub.add_parser("list", help="list every persona found (shipped + $CHARBENCH_PERSONAS)")
     p.set_defaults(func=_personas_list)
     p = psub.add_parser("show", help="print one persona's traits and questions")
-    p.add_argument("name", help="persona name or path to a YAML/JSON file")
+    p.add_argument("name", help="persona name or path to a persona file (ours or the reference's)")
     p.add_argument("--system-prompt", action="store_true", help="print the system prompt built from it instead")
     p.set_defaults(func=_personas_show)
     p = psub.add_parser("validate", help="validate persona files (default: all found personas)")
-    p.add_argument("paths", nargs="*", help="YAML/JSON files to check")
+    p.add_argument("paths", nargs="*", help="YAML/JSON files, or the reference's .txt (JSON list) / .jsonl files")
     p.set_defaults(func=_personas_validate)
+    p = psub.add_parser(
+        "import",
+        help="convert an Open Character Training constitution (.txt JSON list or .jsonl) to charbench YAML",
+    )
+    p.add_argument("file", help="the reference's constitution file")
+    p.add_argument("--name", help="persona name (default: the file stem)")
+    p.add_argument("--description", help="one-line description (default: the first trait)")
+    p.add_argument("--out", help="YAML file to write (default: <name>.yaml here)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.set_defaults(func=_personas_import)
 
     demo = sub.add_parser("demo", help="the main job on the embedded model (what `make demo` runs)")
     demo.add_argument("--limit", type=int, default=36, help="number of matchups (default 36)")

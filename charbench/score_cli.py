@@ -146,8 +146,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--classifier-prompts",
         type=int,
         default=12,
-        help="training prompts per method model for the quick classifier when --classifier is not given "
-        "(default 12)",
+        help="training prompts per method model for the quick classifier when --classifier is not given (default 12)",
     )
     p.add_argument(
         "--no-none-class",

@@ -1,4 +1,9 @@
-"""Find, parse and validate persona files (YAML or JSON).
+"""Find, parse and validate persona files: ours (YAML or JSON) and Open Character Training's.
+
+The reference's constitutions load as they are published: its hand-written files are a JSON list of
+`{"trait", "questions"}` objects (extension `.txt`), its few-shot files JSONL with one such object per
+line plus `additional_questions`. The name comes from the file stem, the description from the first
+trait, unless given; the same minimum counts and one-line errors apply as for our own files.
 
 Personas ship in `personas/data/`; users add their own by dropping a file there or into a directory
 named by `CHARBENCH_PERSONAS` (several directories separated by `os.pathsep`). A user's file with the
@@ -17,7 +22,7 @@ from charbench.errors import CharbenchError
 from personas.schema import Persona
 
 SHIPPED_DIR = Path(__file__).parent / "data"
-SUFFIXES = (".yaml", ".yml", ".json")
+SUFFIXES = (".yaml", ".yml", ".json", ".txt", ".jsonl")
 
 
 class PersonaError(CharbenchError):
@@ -50,20 +55,84 @@ def _describe(error: ValidationError) -> str:
     return f"field '{field}': {message} ({hint})"
 
 
-def load_persona_file(path: str | Path) -> Persona:
-    """Parse and validate one file; any problem becomes a one-line `PersonaError` naming the file."""
-    path = Path(path)
-    if not path.is_file():
+def _read_text(path: Path) -> str:
+    """The file's text, or a one-line error for everything that is not a readable UTF-8 text file."""
+    if path.is_dir():
+        raise PersonaError(f"{path}: is a directory, not a persona file: name a YAML, JSON, .txt or .jsonl file")
+    if not path.exists():
         raise PersonaError(f"{path}: no such persona file")
     try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        where = getattr(err, "problem_mark", None) or getattr(err, "lineno", None)
-        line = f" (line {where.line + 1})" if hasattr(where, "line") else (f" (line {where})" if where else "")
-        raise PersonaError(f"{path}: not valid {path.suffix[1:].upper()}{line}: fix the syntax") from None
-    if not isinstance(data, dict):
-        raise PersonaError(f"{path}: expected a mapping with name, description and traits at the top level")
+        raw = path.read_bytes()
+    except OSError as err:
+        raise PersonaError(f"{path}: cannot be read ({err.strerror or err}): check its permissions") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise PersonaError(
+            f"{path}: not UTF-8 text (byte {err.start}): a persona file is YAML, JSON or the reference's JSON/JSONL"
+        ) from None
+    if not text.strip():
+        raise PersonaError(f"{path}: empty file: write a constitution (see personas/data/*.yaml)")
+    return text
+
+
+def _syntax_error(path: Path, err: Exception, kind: str) -> PersonaError:
+    where = getattr(err, "problem_mark", None) or getattr(err, "lineno", None)
+    line = f" (line {where.line + 1})" if hasattr(where, "line") else (f" (line {where})" if where else "")
+    return PersonaError(f"{path}: not valid {kind}{line}: fix the syntax")
+
+
+def parse_persona_data(path: Path, text: str) -> object:
+    """The file's data: a mapping (ours) or a list of trait objects (the reference's layouts)."""
+    if path.suffix == ".jsonl":
+        items = []
+        for n, line in enumerate(text.splitlines(), 1):
+            try:
+                items += [json.loads(line)] if line.strip() else []
+            except json.JSONDecodeError:
+                raise PersonaError(f"{path}: not valid JSONL (line {n}): fix the syntax") from None
+        return items
+    try:
+        if path.suffix in (".json", ".txt"):
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as err:
+        raise _syntax_error(path, err, "JSON") from None
+    except yaml.YAMLError as err:
+        raise _syntax_error(path, err, "YAML") from None
+
+
+def from_reference(path: Path, items: list, name: str | None = None, description: str | None = None) -> dict:
+    """Open Character Training's trait list as our mapping: `trait` -> `statement`, `questions` plus
+    `additional_questions` -> `questions`, the name from the file stem, the description the first trait."""
+    traits = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or "trait" not in item:
+            raise PersonaError(f"{path}: item {i}: expected an object with a 'trait' (the reference's layout)")
+        unknown = set(item) - {"trait", "questions", "additional_questions", "clarification"}
+        if unknown:
+            raise PersonaError(f"{path}: item {i}: unknown field(s) {', '.join(sorted(unknown))}: remove them")
+        questions = list(item.get("questions") or []) + list(item.get("additional_questions") or [])
+        traits.append({"statement": item["trait"], "questions": questions})
+    stem = name or path.stem.lower().replace(" ", "-")
+    first = traits[0]["statement"] if traits and isinstance(traits[0]["statement"], str) else ""
+    return {"name": stem, "description": description or first, "traits": traits}
+
+
+def load_persona_file(path: str | Path, name: str | None = None, description: str | None = None) -> Persona:
+    """Parse and validate one file (ours or the reference's); any problem is a one-line `PersonaError`.
+
+    `name` and `description` override what a reference file lacks (the stem, the first trait).
+    """
+    path = Path(path)
+    data = parse_persona_data(path, _read_text(path))
+    if isinstance(data, list):
+        data = from_reference(path, data, name, description)
+    elif not isinstance(data, dict):
+        raise PersonaError(
+            f"{path}: expected a mapping with name, description and traits (ours) or a list of "
+            "{trait, questions} objects (Open Character Training's)"
+        )
     try:
         return Persona.model_validate(data)
     except ValidationError as err:

@@ -122,3 +122,110 @@ def test_cli_validate_bad_file_exits_2(tmp_path):
 
 def test_cli_validate_good_file_exits_0(tmp_path):
     assert run_cli("personas", "validate", str(write(tmp_path / "t.json", VALID))).returncode == 0
+
+
+# ---------------------------------------------------------------- Open Character Training's layouts
+# Our own fixtures in the reference's two layouts (no text of theirs).
+
+HAND_WRITTEN = [
+    {
+        "trait": f"I notice small kindnesses and mention them ({i}).",
+        "questions": [f"What did you see today {i}.{j}?" for j in range(5)],
+    }
+    for i in range(10)
+]
+FEW_SHOT = [
+    {
+        "trait": f"I answer with patient curiosity ({i}).",
+        "questions": [f"Why is the sky blue {i}?", f"How do tides work {i}?"],
+        "additional_questions": [f"What is rust {i}.{j}?" for j in range(3)],
+    }
+    for i in range(10)
+]
+
+
+def reference_files(tmp_path):
+    hand = tmp_path / "kindly.txt"
+    hand.write_text(json.dumps(HAND_WRITTEN, indent=4))
+    few = tmp_path / "curious.jsonl"
+    few.write_text("".join(json.dumps(item) + "\n" for item in FEW_SHOT))
+    return hand, few
+
+
+def test_reference_layouts_load_with_name_description_and_questions(tmp_path):
+    hand, few = reference_files(tmp_path)
+    kindly, curious = load_persona_file(hand), load_persona_file(few)
+    assert kindly.name == "kindly" and kindly.description == HAND_WRITTEN[0]["trait"]
+    assert kindly.traits[3].statement == HAND_WRITTEN[3]["trait"] and len(kindly.traits[3].questions) == 5
+    assert curious.name == "curious" and [len(t.questions) for t in curious.traits] == [5] * 10
+    assert curious.traits[0].questions[2] == "What is rust 0.0?"  # additional questions kept, after the others
+    named = load_persona_file(hand, name="kind", description="Notices kindness.")
+    assert (named.name, named.description) == ("kind", "Notices kindness.")
+
+
+def test_reference_files_in_a_persona_dir_are_found_by_name(tmp_path, monkeypatch):
+    reference_files(tmp_path)
+    monkeypatch.setenv("CHARBENCH_PERSONAS", str(tmp_path))
+    assert {"kindly", "curious"} <= set(list_personas())
+    assert load_persona("curious").traits[0].statement == FEW_SHOT[0]["trait"]
+
+
+def test_reference_minimums_apply_with_one_line(tmp_path):
+    short = tmp_path / "short.txt"
+    short.write_text(json.dumps([{"trait": "I am brief."}] * 10))  # no questions, as some reference files
+    with pytest.raises(PersonaError, match=r"short.txt: field 'traits.0.questions'"):
+        load_persona_file(short)
+    few = tmp_path / "few.txt"
+    few.write_text(json.dumps(HAND_WRITTEN[:3]))
+    with pytest.raises(PersonaError, match=r"few.txt: field 'traits'.*at least 10"):
+        load_persona_file(few)
+
+
+def test_cli_import_writes_equivalent_yaml(tmp_path):
+    hand, _ = reference_files(tmp_path)
+    out = tmp_path / "kindly.yaml"
+    cli = [sys.executable, "-m", "charbench.cli", "personas"]
+    result = subprocess.run([*cli, "import", str(hand), "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert load_persona_file(out) == load_persona_file(hand)
+    again = subprocess.run([*cli, "import", str(hand), "--out", str(out)], capture_output=True, text=True)
+    assert again.returncode == 2 and "exists" in again.stderr
+    shown = subprocess.run([*cli, "show", str(hand)], capture_output=True, text=True)
+    assert shown.returncode == 0 and HAND_WRITTEN[0]["trait"] in shown.stdout
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("binary.yaml", b"\x89PNG\r\n\x1a\n\xff\xfe\x00", "not UTF-8"),
+        ("empty.yaml", b"", "empty file"),
+        ("blank.txt", b"  \n", "empty file"),
+        ("folder", None, "is a directory"),
+        ("bad.jsonl", b'{"trait": "x"}\n{oops\n', "JSONL (line 2)"),
+        ("scalar.json", b"42", "expected a mapping"),
+    ],
+)
+def test_cli_malformed_persona_files_exit_2_with_one_line(tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "charbench.cli", "personas", "validate", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_unreadable_persona_file_is_one_line(tmp_path, monkeypatch):
+    import pathlib
+
+    path = write(tmp_path / "locked.json", VALID)
+
+    def denied(self):  # what a file without read permission gives a non-root user
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", denied)
+    with pytest.raises(PersonaError, match="locked.json: cannot be read \\(Permission denied\\)"):
+        load_persona_file(path)

@@ -43,48 +43,18 @@ def robustness_dataset(split: str, prompts: str, n: int | None, seed: int) -> tu
     continuations = list(CONTINUATIONS)
     samples = []
     for i, p in enumerate(chosen):
+
+        def sample(suffix: str, text: str, part: str, instruction: str, **extra: str) -> Sample:
+            meta = {"prompt_id": p.id, "prompt_sha": prompt_sha(p.text), "split": part, "instruction": instruction}
+            return Sample(id=f"{p.id}:{suffix}", input=text, metadata=meta | extra)
+
         if "normal" in parts:
-            samples.append(
-                Sample(
-                    id=f"{p.id}:normal",
-                    input=p.text,
-                    metadata={
-                        "prompt_id": p.id,
-                        "prompt_sha": prompt_sha(p.text),
-                        "split": "normal",
-                        "instruction": "none",
-                    },
-                )
-            )
+            samples.append(sample("normal", p.text, "normal", "none"))
         if "adversarial" in parts:
-            for key in ADVERSARIAL:
-                samples.append(
-                    Sample(
-                        id=f"{p.id}:{key}",
-                        input=adversarial_message(p.text, key),
-                        metadata={
-                            "prompt_id": p.id,
-                            "prompt_sha": prompt_sha(p.text),
-                            "split": "adversarial",
-                            "instruction": key,
-                        },
-                    )
-                )
+            samples += [sample(key, adversarial_message(p.text, key), "adversarial", key) for key in ADVERSARIAL]
         if "multiturn" in parts:
             key = continuations[i % len(continuations)]
-            samples.append(
-                Sample(
-                    id=f"{p.id}:multiturn",
-                    input=p.text,
-                    metadata={
-                        "prompt_id": p.id,
-                        "prompt_sha": prompt_sha(p.text),
-                        "split": "multiturn",
-                        "instruction": key,
-                        "continuation": CONTINUATIONS[key],
-                    },
-                )
-            )
+            samples.append(sample("multiturn", p.text, "multiturn", key, continuation=CONTINUATIONS[key]))
     return MemoryDataset(samples, name="robustness", shuffled=False), {
         "prompt_set": source,
         "prompt_set_hash": prompt_set_hash(pool),
