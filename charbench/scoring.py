@@ -143,16 +143,20 @@ def score_model(
 
 
 def checkpoint_dir(model: str) -> str | None:
-    """The local checkpoint behind an Inspect model name (charbench/ft/<dir>, vllm/<dir>, hf/<dir>, ...)."""
+    """The local checkpoint behind an Inspect model name (charbench/ft/<dir>[:<subfolder>], vllm/<dir>,
+    vllm/<base>:<adapter dir>, hf/<dir>, ...)."""
+    from bench.models.loader import adapter_subfolder
     from bench.models.specs import parse_model_name
 
     name = model.split("/", 1)[1] if "/" in model else model
     if model.startswith("charbench/"):
         try:
-            spec = parse_model_name(name)
+            name = parse_model_name(name).base
+            name = str(adapter_subfolder(name) or name)
         except CharbenchError:
             return None
-        name = spec.base
+    elif model.startswith("vllm/") and ":" in name and not Path(name).exists():
+        name = name.rpartition(":")[2]  # Inspect's spelling for a LoRA adapter on a base model
     return name if Path(name).expanduser().is_dir() else None
 
 

