@@ -1,3 +1,4 @@
+import contextvars
 import math
 
 import numpy as np
@@ -59,8 +60,11 @@ def test_scripted_judge_end_to_end_metrics_match_hand_computed_values(tmp_path):
     ]  # invalid
     model_replies = ["one two three four"] * 6  # 4 words
     baseline_replies = ["one two"] * 6  # 2 words
+    # built in a fresh context: an earlier eval in this process leaves its model and roles behind, and
+    # the task's construction-time baseline check would read those (charbench.scoring does the same)
+    task = contextvars.Context().run(coherence, persona="sarcasm", prompts="general", n=6, max_tokens=8)
     log = eval(
-        coherence(persona="sarcasm", prompts="general", n=6, max_tokens=8),
+        task,
         model=scripted(model_replies),
         model_roles={"baseline": scripted(baseline_replies), "grader": scripted(judge)},
         log_dir=str(tmp_path),
