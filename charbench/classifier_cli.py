@@ -81,9 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--model",
         action="append",
         default=[],
-        metavar="MODEL",
-        help="another method model whose replies join the data, e.g. charbench/steer/4/vec.safetensors or "
-        "charbench/ft/DIR (repeatable; its persona comes from its name or vector)",
+        metavar="MODEL[=PERSONA]",
+        help="another method model whose replies join the data: MODEL or MODEL=PERSONA, e.g. "
+        "charbench/steer/4/vec.safetensors (persona from the vector) or charbench/ft/DIR=loving (repeatable)",
     )
     p.add_argument(
         "--none-class",

@@ -60,6 +60,7 @@ def _personas_import(args: argparse.Namespace) -> None:
     out = Path(args.out or f"{persona.name}.yaml")
     if out.exists() and not args.force:
         raise CharbenchError(f"{out} exists: pass --out PATH or --force to overwrite it")
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(persona.model_dump(), sort_keys=False, allow_unicode=True, width=100))
     questions = sum(len(t.questions) for t in persona.traits)
     print(f"wrote {out}  ({persona.name}, {len(persona.traits)} traits, {questions} questions)")

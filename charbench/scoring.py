@@ -114,7 +114,14 @@ def score_model(
         roles["baseline"] = baseline
     if config.grader:
         roles["grader"] = config.grader
-    metadata = {"persona": persona, "method": info["method"], "base": info["base"], "config": asdict(config)}
+    metadata = {
+        "persona": persona,
+        "method": info["method"],
+        # the persona of the method itself (none for a base model): what the classifier may learn as its label
+        "method_persona": None if info["method"] == "base" else (info["persona"] or persona),
+        "base": info["base"],
+        "config": asdict(config),
+    }
     if baseline:
         metadata["baseline"] = baseline
         metadata["baseline_method"] = describe_model(baseline)["method"]
@@ -280,7 +287,7 @@ def compare_methods(
     if adapter:
         models["fine-tuned"] = f"charbench/ft/{adapter}"
     if config.classifier is None:
-        methods = [models["steered"]] + ([models["fine-tuned"]] if adapter else [])
+        methods = [models["steered"]] + ([f"{models['fine-tuned']}={persona}"] if adapter else [])
         config.classifier = str(quick_classifier(base, classifier_prompts, config, methods, none_class))
     # a weak classifier stops the run here, before any scoring, with what to do about it
     check_validated(config.classifier, allow_weak=config.allow_weak_classifier)
@@ -334,14 +341,21 @@ def quick_classifier(
 
     from bench.prompts import PARTITION_SALT
     from personas import list_personas
-    from trainers.classifier import ClassifierConfig, data_models, generate_logs, read_rows, train_classifier
+    from trainers.classifier import (
+        ClassifierConfig,
+        data_models,
+        generate_logs,
+        read_rows,
+        resolve_backbone,
+        train_classifier,
+    )
 
     personas = sorted(list_personas())
     models = data_models(personas, base, method_models, none_class)
     settings = ClassifierConfig(backbone="auto", epochs=3, seed=config.seed)
     key = {
         "models": models,
-        "files": {m: _file_digest(m) for m in method_models},
+        "files": {m: _file_digest(m.rpartition("=")[0] if "=" in m else m) for m in method_models},
         "constitutions": {
             p: hashlib.sha256(list_personas()[p].model_dump_json().encode()).hexdigest() for p in personas
         },
@@ -351,6 +365,7 @@ def quick_classifier(
         "partition": PARTITION_SALT,
         "none_class": none_class,
         "config": asdict(settings),
+        "backbone": resolve_backbone(settings.backbone)[1],  # `auto` depends on what the HF cache holds
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     out = results_dir() / "classifiers" / f"quick-{_slug(base)}-{digest}"
@@ -368,10 +383,11 @@ def _file_digest(model: str) -> str | None:
     """Content hash of the file or directory a method model names (steering vector, adapter), if local."""
     import hashlib
 
+    from bench.models.loader import adapter_subfolder
     from bench.models.specs import parse_model_name
 
     spec = parse_model_name(model.removeprefix("charbench/"))
-    target = Path(spec.vector or spec.base)
+    target = Path(spec.vector) if spec.vector else (adapter_subfolder(spec.base) or Path(spec.base))
     if target.is_file():
         return hashlib.sha256(target.read_bytes()).hexdigest()
     if target.is_dir():

@@ -109,7 +109,7 @@ def build_table(
             frame = rows_from_logs([lg.location for lg in logs])
             # the same definition as `charbench robustness report` (cluster bootstrap by prompt)
             # over the persona labels only: `none` is never a true label, so its F1 would be 0 by construction
-            macro[key] = {r["split"]: r for r in split_scores(frame, sorted(labels - {"none"}), n=bootstrap)}
+            macro[key] = {r["split"]: r for r in split_scores(frame, sorted(labels - {"none"}))}
     rows, shifts = [], {}
     for run in sorted(runs.values(), key=lambda r: (r.base, r.persona, r.method)):
         row: dict[str, object] = {"base": run.base, "persona": run.persona, "method": run.method, "model": run.model}

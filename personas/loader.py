@@ -12,6 +12,7 @@ make two runs called "sarcasm" measure different things.
 """
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from personas.schema import Persona
 
 SHIPPED_DIR = Path(__file__).parent / "data"
 SUFFIXES = (".yaml", ".yml", ".json", ".txt", ".jsonl")
+log = logging.getLogger(__name__)
 
 
 class PersonaError(CharbenchError):
@@ -38,8 +40,25 @@ def _persona_files() -> list[Path]:
     files: list[Path] = []
     for directory in persona_dirs():
         if directory.is_dir():
-            files += sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES)
+            files += sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES and _looks_like_persona(p))
     return files
+
+
+def _looks_like_persona(path: Path) -> bool:
+    """In a persona directory a `.txt` or `.jsonl` file may be something else (a README, data): it is
+    skipped, with a warning, unless it parses as the reference's trait list. Our own suffixes and any
+    file a user names directly are always validated in full."""
+    if path.suffix not in (".txt", ".jsonl") or not path.is_file():
+        return True
+    try:
+        data = parse_persona_data(path, _read_text(path))
+    except PersonaError as err:
+        log.warning("charbench: skipping %s in a persona directory: %s", path.name, err)
+        return False
+    if isinstance(data, list) and data and isinstance(data[0], dict) and "trait" in data[0]:
+        return True
+    log.warning("charbench: skipping %s in a persona directory: not a list of trait objects", path.name)
+    return False
 
 
 def _describe(error: ValidationError) -> str:
@@ -112,7 +131,12 @@ def from_reference(path: Path, items: list, name: str | None = None, description
         unknown = set(item) - {"trait", "questions", "additional_questions", "clarification"}
         if unknown:
             raise PersonaError(f"{path}: item {i}: unknown field(s) {', '.join(sorted(unknown))}: remove them")
-        questions = list(item.get("questions") or []) + list(item.get("additional_questions") or [])
+        questions = []
+        for key in ("questions", "additional_questions"):
+            value = item.get(key) or []
+            if not isinstance(value, list) or not all(isinstance(q, str) for q in value):
+                raise PersonaError(f"{path}: item {i}: '{key}' must be a list of strings")
+            questions += value
         traits.append({"statement": item["trait"], "questions": questions})
     stem = name or path.stem.lower().replace(" ", "-")
     first = traits[0]["statement"] if traits and isinstance(traits[0]["statement"], str) else ""

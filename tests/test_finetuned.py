@@ -70,7 +70,7 @@ def test_adapter_subfolder_errors_name_what_is_missing(tiny_llama_dir, tmp_path)
         f"{repo}:pirate": "pirate/adapter_config.json not found (adapters there: gone, loving)",
         f"{tmp_path}/nowhere:loving": f"adapter repository {tmp_path}/nowhere does not exist",
         f"{repo}:gone": f"names base model '{missing}', which is not available",
-        "nobody/no-such-repo:loving": "nobody/no-such-repo is not in the local HF cache",
+        "nobody/no-such-repo:loving": "nobody/no-such-repo is neither a local directory nor in the local HF cache",
     }
     for spec, message in cases.items():
         with pytest.raises(ModelNotFoundError, match=re.escape(message)):

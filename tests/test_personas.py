@@ -245,3 +245,15 @@ def test_reference_persona_from_a_persona_dir_scores_as_a_prompted_model(tmp_pat
             display="none",
         )[0]
         assert log.status == "success" and len(log.samples) == 2, log.error
+
+
+def test_other_txt_files_in_a_persona_dir_are_skipped_not_fatal(tmp_path, monkeypatch, caplog):
+    reference_files(tmp_path)
+    (tmp_path / "README.txt").write_text("These are my personas.\n")
+    (tmp_path / "notes.jsonl").write_text('{"note": 1}\n')
+    monkeypatch.setenv("CHARBENCH_PERSONAS", str(tmp_path))
+    assert {"kindly", "curious"} <= set(list_personas())
+    assert "skipping README.txt" in caplog.text and "skipping notes.jsonl" in caplog.text
+    (tmp_path / "broken.txt").write_text(json.dumps([{"trait": "I am only one trait."}]))
+    with pytest.raises(PersonaError, match="broken.txt"):  # a trait list is a constitution: validated in full
+        list_personas()

@@ -36,7 +36,7 @@ def corpus(n=50, shuffle=False, seed=0):
     return rows
 
 
-FAST = dict(backbone="minilm", epochs=2, learning_rate=3e-4, max_length=64)
+FAST = dict(backbone="minilm", epochs=2, learning_rate=3e-4, max_length=64, held_out=0.3)
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,16 @@ def test_shuffled_labels_fall_to_chance_and_are_not_validated(weak):
     _, metrics = weak
     assert metrics["accuracy"] < 0.5 and metrics["validated"] is False
     assert metrics["macro_f1_lo"] <= metrics["chance_macro_f1"]
+
+
+def test_too_few_held_out_prompts_are_never_validated():
+    from bench.robustness.validation import validation_scores
+
+    truth = ["a", "b", "c"] * 3
+    scores = validation_scores(truth, truth, [f"p{i // 3}" for i in range(9)], ["a", "b", "c"])
+    assert (
+        scores["macro_f1"] == 1.0 and scores["validated"] is False and "only 3 held-out prompts" in scores["validation"]
+    )
 
 
 def test_validation_has_clustered_intervals_chance_and_a_confusion_matrix(trained):
@@ -243,9 +253,43 @@ def test_base_model_logs_never_become_persona_data_and_other_tasks_are_skipped(t
 def test_a_log_whose_persona_cannot_be_told_is_a_clear_error(tmp_path):
     from trainers.classifier import read_rows
 
-    ft = _log_as(tmp_path, "ft", f"charbench/ft/{tmp_path}", task_args={})
+    # Inspect merges the task's metadata (its `persona`: the persona it scores for) into the log's: not a label
+    ft = _log_as(tmp_path, "ft", f"charbench/ft/{tmp_path}", metadata={"persona": "loving"})
     with pytest.raises(CharbenchError, match="cannot tell which persona"):
         read_rows([str(ft)])
+    labelled = _log_as(tmp_path, "ft2", f"charbench/ft/{tmp_path}", metadata={"method_persona": "loving"})
+    rows, _ = read_rows([str(labelled)])
+    assert {(r["persona"], r["method"]) for r in rows} == {("loving", "fine-tuned")}
+
+
+def test_an_inspect_adapter_name_is_a_fine_tuned_method():
+    from bench.models.specs import base_model_name, describe_model
+
+    assert describe_model("vllm/org/base:/data/adapters/loving") == {
+        "method": "fine-tuned",
+        "base": "vllm/org/base",
+        "persona": None,
+    }
+    assert describe_model("vllm/org/base")["method"] == "base"
+    assert base_model_name("vllm/org/base:/data/adapters/loving") == "vllm/org/base"
+
+
+def test_a_fine_tuned_model_joins_the_generated_data_with_its_persona(tiny_llama_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from trainers.classifier import data_models, generate_logs, read_rows
+
+    adapter = tmp_path / "adapter"
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(adapter)
+    models = data_models([], str(tiny_llama_dir), [f"charbench/ft/{adapter}=sarcasm"], none_class=True)
+    assert models == {f"charbench/ft/{adapter}": "sarcasm", f"charbench/{tiny_llama_dir}": None}
+    rows, skipped = read_rows([str(p) for p in generate_logs(models, tmp_path / "data", 2, 4, 0)], none_class=True)
+    assert not skipped and sorted({(r["persona"], r["method"]) for r in rows}) == [
+        ("none", "base"),
+        ("sarcasm", "fine-tuned"),
+    ]
 
 
 def test_jsonl_rows_need_a_checkable_prompt(tmp_path):
@@ -306,7 +350,7 @@ def test_robustness_refuses_a_weak_classifier_unless_allowed(weak, tmp_path):
     from bench.robustness.validation import WeakClassifierError
 
     out, _ = weak
-    with pytest.raises(WeakClassifierError, match="at chance on its held-out prompts.*--allow-weak-classifier"):
+    with pytest.raises(WeakClassifierError, match="is not validated on its held-out prompts.*--allow-weak-classifier"):
         robustness(persona="sarcasm", classifier=str(out), n=2)
     task = robustness(persona="sarcasm", classifier=str(out), n=2, allow_weak_classifier=True)
     assert task.metadata["classifier"]["status"] == "weak"
@@ -321,7 +365,7 @@ def test_cli_refuses_a_weak_classifier_in_one_line(weak):
         text=True,
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "at chance on its held-out prompts" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "is not validated on its held-out prompts" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 # ---------------------------------------------------------------- honest intervals
@@ -432,7 +476,7 @@ def test_generated_classifier_data_covers_every_method_and_the_none_class(tmp_pa
     from trainers.classifier import data_models, generate_logs, read_rows
 
     models = data_models(["loving", "sarcasm"], "smollm2-135m", [], none_class=True)
-    assert models[-1] == "charbench/smollm2-135m"
+    assert list(models)[-1] == "charbench/smollm2-135m" and set(models.values()) == {None}
     logs = generate_logs(models, tmp_path / "data", prompts=2, max_tokens=8, seed=0)
     rows, skipped = read_rows([str(p) for p in logs], none_class=True)
     assert not skipped and sorted({r["persona"] for r in rows}) == ["loving", "none", "sarcasm"]

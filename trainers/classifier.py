@@ -92,8 +92,10 @@ def log_label(path: Path, log, none_class: bool) -> tuple[str | None, str, str]:
     """(label or None to skip, method, reason) for a log's replies, from the model and the run metadata.
 
     The method's persona is what the model name says (a prompted persona, a steering vector's
-    persona), else what `charbench score` recorded; never a task argument, which names the persona a
-    task *scores for* (a base model's robustness log carries one too). Base-model replies are `none`.
+    persona), else `method_persona`, which `charbench score` and the classifier's own data generation
+    record for the model; never a `persona` from the metadata, where Inspect merges the task's own
+    (the persona a task *scores for*: a base model's robustness log carries one too). Base-model
+    replies are `none`.
     """
     from bench.models.specs import describe_model
 
@@ -104,11 +106,11 @@ def log_label(path: Path, log, none_class: bool) -> tuple[str | None, str, str]:
         if none_class:
             return NONE, method, "base model: none class"
         return None, method, "base model (no persona; --none-class uses it as the none class)"
-    persona = info["persona"] or meta.get("persona")
+    persona = info["persona"] or meta.get("method_persona")
     if not persona:
         raise CharbenchError(
-            f"{path}: cannot tell which persona {log.eval.model} has: score it with `charbench score --persona P`, "
-            "which records it in the log"
+            f"{path}: cannot tell which persona {log.eval.model} has: score it with `charbench score --persona P` "
+            "(recorded as method_persona), or generate its data with `classifier train --model MODEL=PERSONA`"
         )
     return persona, method, "persona method"
 
@@ -175,41 +177,56 @@ def read_rows(sources: list[str], none_class: bool = False) -> tuple[list[dict],
     return rows, skipped
 
 
-def data_models(personas: list[str], base: str, extra: list[str], none_class: bool) -> list[str]:
-    """The models whose default replies train the classifier: the prompted method for every persona on
-    `base`, the extra method models (steered, fine-tuned), and the base itself for the none class."""
-    models = [f"charbench/prompt/{p}/{base}" for p in personas] + list(extra)
+def data_models(personas: list[str], base: str, extra: list[str], none_class: bool) -> dict[str, str | None]:
+    """The models whose default replies train the classifier, each with the persona of its method
+    (None: the name tells, or the base model): the prompted method for every persona on `base`, the
+    extra method models (`MODEL` or `MODEL=PERSONA`: steered, fine-tuned), and the base itself for
+    the none class."""
+    models: dict[str, str | None] = {f"charbench/prompt/{p}/{base}": None for p in personas}
+    for spec in extra:
+        model, sep, persona = spec.rpartition("=") if "=" in spec else (spec, "", "")
+        models[model] = persona or None
     if none_class:
-        models.append(f"charbench/{base}")
-    return list(dict.fromkeys(models))
+        models[f"charbench/{base}"] = None
+    return models
 
 
 def generate_logs(
-    models: list[str],
+    models: dict[str, str | None],
     log_dir: Path,
     prompts: int | None,
     max_tokens: int,
     seed: int,
     display: str | None = None,
 ) -> list[Path]:
-    """Each model's replies to the bundled training prompts (`bench/responses -T partition=train`), as
-    one resumable Inspect eval set: an interrupted run picks up where it stopped."""
+    """Each model's replies to the bundled training prompts (`bench/responses -T partition=train`), one
+    resumable Inspect eval set per model (so each log records its method's persona): an interrupted
+    run picks up where it stopped."""
+    import re
+
     from inspect_ai import eval_set
 
     from bench.coherence.coherence import responses
+    from bench.models.specs import describe_model
 
-    ok, logs = eval_set(
-        [responses(n=prompts, seed=seed, max_tokens=max_tokens, partition="train")],
-        model=models,
-        log_dir=str(log_dir),
-        display=display,
-        retry_attempts=1,
-        log_dir_allow_dirty=True,
-        max_tasks=1,  # one model at a time: they share one set of weights per base
-    )
-    if not ok:
-        raise CharbenchError(f"generating classifier data did not finish: re-run to resume ({log_dir})")
-    return [_local_path(log.location) for log in logs]
+    paths = []
+    for model, persona in models.items():
+        info = describe_model(model)
+        metadata = {"method": info["method"], "method_persona": persona or info["persona"]}
+        folder = log_dir / re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-")[-80:]
+        ok, logs = eval_set(
+            [responses(n=prompts, seed=seed, max_tokens=max_tokens, partition="train")],
+            model=model,
+            log_dir=str(folder),
+            display=display,
+            retry_attempts=1,
+            log_dir_allow_dirty=True,
+            metadata=metadata,
+        )
+        if not ok:
+            raise CharbenchError(f"generating classifier data did not finish: re-run to resume ({folder})")
+        paths += [_local_path(log.location) for log in logs]
+    return paths
 
 
 def _local_path(location: str) -> Path:
@@ -220,17 +237,19 @@ def _local_path(location: str) -> Path:
 def _by_prompt(rows: list[dict]) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
     for row in rows:
-        groups.setdefault(row["prompt_id"], []).append(row["text"])
+        groups.setdefault(row["prompt_sha"], []).append(row["text"])
     return groups
 
 
 def split_rows(rows: list[dict], held_out: float, seed: int) -> tuple[list[dict], list[dict]]:
-    ids = sorted({r["prompt_id"] for r in rows})
+    """Hold out whole prompts, by the prompt's text hash: one text under two ids (two files, two
+    logs) lands on one side, and two texts that share an id do not merge."""
+    ids = sorted({r["prompt_sha"] for r in rows})
     train_ids, test_ids = split_by_prompt([UserPrompt(i, i) for i in ids], held_out=held_out, salt=f"classifier-{seed}")
     train_set, test_set = {p.id for p in train_ids}, {p.id for p in test_ids}
-    train = [r for r in rows if r["prompt_id"] in train_set]
-    test = [r for r in rows if r["prompt_id"] in test_set]
-    assert not ({r["prompt_id"] for r in train} & {r["prompt_id"] for r in test}), "a prompt is on both sides"
+    train = [r for r in rows if r["prompt_sha"] in train_set]
+    test = [r for r in rows if r["prompt_sha"] in test_set]
+    assert not ({r["prompt_sha"] for r in train} & {r["prompt_sha"] for r in test}), "a prompt is on both sides"
     if not train or not test:
         raise CharbenchError(f"{len(ids)} distinct prompts are too few to hold out {held_out:.0%} by prompt: add data")
     return train, test
@@ -261,8 +280,9 @@ def resolve_backbone(name: str) -> tuple[str, str]:
 
 
 def _prompt_list(rows: list[dict]) -> list[dict]:
-    seen = {r["prompt_id"]: r.get("prompt_sha") for r in rows}
-    return [{"id": i, "sha": sha} for i, sha in sorted(seen.items())]
+    """Every distinct (id, text hash) pair: two prompts that share an id both stay checkable."""
+    seen = sorted({(str(r["prompt_id"]), r["prompt_sha"]) for r in rows})
+    return [{"id": i, "sha": sha} for i, sha in seen]
 
 
 def train_classifier(
@@ -355,7 +375,7 @@ def train_classifier(
             predictions += model(**batch).logits.argmax(-1).tolist()
     predicted = [labels[i] for i in predictions]
     metrics = validation_scores(
-        [r["persona"] for r in test], predicted, [r["prompt_id"] for r in test], labels, seed=config.seed
+        [r["persona"] for r in test], predicted, [r["prompt_sha"] for r in test], labels, seed=config.seed
     )
     metrics["held_out_texts"], metrics["held_out_prompts"] = metrics["texts"], metrics["prompts"]
     # held-out accuracy per method: a classifier that only knows one method's style shows it here

@@ -119,10 +119,11 @@ def adapter_subfolder(spec: str) -> Path | None:
 
         try:
             target = Path(snapshot_download(source, allow_patterns=[f"{sub}/*"])) / sub
-        except (LocalEntryNotFoundError, OSError) as err:
+        except (LocalEntryNotFoundError, OSError, ValueError) as err:  # ValueError: not a valid repo id
             raise ModelNotFoundError(
-                f"adapter {spec}: {source} is not in the local HF cache ({type(err).__name__}): download it on a "
-                f'connected machine (`huggingface-cli download {source} --include "{sub}/*"`) or name a local copy'
+                f"adapter {spec}: {source} is neither a local directory nor in the local HF cache "
+                f"({type(err).__name__}): download it on a connected machine "
+                f'(`huggingface-cli download {source} --include "{sub}/*"`) or name a local copy'
             ) from None
     else:
         return None

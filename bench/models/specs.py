@@ -109,6 +109,9 @@ def describe_model(model: str) -> dict[str, str | None]:
     Non-charbench models (`vllm/...`, `openai-api/...`) are reported as base models of themselves.
     """
     if not model.startswith("charbench/"):
+        adapter = _vllm_adapter(model)
+        if adapter is not None:  # Inspect's spelling for a LoRA adapter on a base model
+            return {"method": "fine-tuned", "base": adapter[0], "persona": None}
         return {"method": "base", "base": model, "persona": None}
     spec = parse_model_name(model.removeprefix("charbench/"))
     persona, base = spec.persona, spec.base
@@ -123,6 +126,19 @@ def describe_model(model: str) -> dict[str, str | None]:
     return {"method": spec.label, "base": base, "persona": persona}
 
 
+def _vllm_adapter(model: str) -> tuple[str, str] | None:
+    """(base, adapter) of `vllm/<base>:<adapter>`, else None."""
+    from pathlib import Path
+
+    if not model.startswith("vllm/"):
+        return None
+    name = model.removeprefix("vllm/")
+    base, sep, adapter = name.rpartition(":")
+    if not sep or not base or not adapter or Path(name).exists():
+        return None
+    return f"vllm/{base}", adapter
+
+
 def base_model_name(model: str) -> str:
     """The Inspect name of the base model behind `model`, without any persona method.
 
@@ -131,7 +147,8 @@ def base_model_name(model: str) -> str:
     model (a merged introspection checkpoint was trained from a merged distillation one, and so on).
     """
     if not model.startswith("charbench/"):
-        return model
+        adapter = _vllm_adapter(model)
+        return adapter[0] if adapter else model
     spec = parse_model_name(model.removeprefix("charbench/"))
     if spec.method == "ft":
         return f"charbench/{original_base(spec.base)}"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,16 @@ class PersonaClassifier:
     labels: list[str]
     path: str
     max_length: int = 512
+    # one prediction at a time: scorers call this from many threads, and a fast tokenizer with
+    # truncation/padding set is not safe to share ("Already borrowed")
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def predict(self, texts: list[str], batch_size: int = 32) -> list[dict[str, float]]:
         """Probabilities over the labels, one dict per text."""
+        with self.lock:
+            return self._predict(texts, batch_size)
+
+    def _predict(self, texts: list[str], batch_size: int) -> list[dict[str, float]]:
         import torch
 
         results = []

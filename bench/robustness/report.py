@@ -33,7 +33,8 @@ def rows_from_logs(paths: list[str]) -> pd.DataFrame:
                 if "predicted" in meta and "persona" in meta:
                     rows.append(
                         {k: meta[k] for k in ("persona", "predicted", "split", "instruction")}
-                        | {"prompt_id": str(meta.get("prompt_id", sample.id)), "log": path}
+                        # older logs: the sample id is `<prompt>:<variant>`; the prompt is the cluster
+                        | {"prompt_id": str(meta.get("prompt_id", str(sample.id).split(":")[0])), "log": path}
                     )
     if not rows:
         raise CharbenchError("no bench/robustness samples in these logs")

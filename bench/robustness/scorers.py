@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anyio
 import numpy as np
 from inspect_ai.scorer import Score, Target, metric, scorer
@@ -93,7 +95,7 @@ def persona_classifier(persona: str, classifier: str):
 
     async def score(state: TaskState, target: Target) -> Score:
         text = state.output.completion if state.output else ""
-        clf = load_classifier(classifier)
+        clf = await anyio.to_thread.run_sync(load_classifier, classifier)  # off the event loop: it may wait on a load
         probs = (await anyio.to_thread.run_sync(clf.predict, [text]))[0]
         predicted = max(probs, key=probs.get)
         return Score(
@@ -111,7 +113,7 @@ def persona_classifier(persona: str, classifier: str):
                 "probs": probs,
                 "empty": not text.strip(),
                 "truncated": bool(state.output and state.output.stop_reason == "max_tokens"),
-                "classifier": clf.path,
+                "classifier": Path(clf.path).name,
             },
         )
 

@@ -23,6 +23,9 @@ METRICS = "metrics.json"
 SHIPPED_SET = Path(__file__).parent / "data" / "labelled_personas.jsonl"
 UNIT = "prompt"
 PERMUTATIONS = 200
+# Below this many held-out prompts a percentile bootstrap over prompts is too coarse to mean anything
+# (with one prompt every draw is the same): such a classifier is not called validated, whatever it scores.
+MIN_HELD_OUT_PROMPTS = 8
 WEAK_HINT = (
     "use more prompts (--classifier-prompts / --prompts), longer replies (--max-tokens) or a stronger "
     "backbone (answerdotai/ModernBERT-base in the HF cache, or --backbone), or pass "
@@ -59,13 +62,20 @@ def validation_scores(
     chance = float(np.mean([_macro_f1(rng.permutation(t), p, k) for _ in range(PERMUTATIONS)]))
     macro = _macro_f1(t, p, k)
     lo, hi = float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
+    prompts = len(set(clusters))
+    if prompts < MIN_HELD_OUT_PROMPTS:
+        reason = f"only {prompts} held-out prompts (at least {MIN_HELD_OUT_PROMPTS} are needed for an interval)"
+    elif lo <= chance:
+        reason = "macro-F1 interval does not clear chance"
+    else:
+        reason = "macro-F1 interval above chance"
     confusion = np.zeros((k, k), dtype=int)
     for a, b in zip(t, p):
         if b >= 0:
             confusion[a, b] += 1
     return {
         "texts": int(len(t)),
-        "prompts": len(set(clusters)),
+        "prompts": prompts,
         "unit": UNIT,
         "accuracy": float(hits.mean()),
         "accuracy_lo": acc_lo,
@@ -75,7 +85,8 @@ def validation_scores(
         "macro_f1_hi": hi,
         "chance_accuracy": float(np.bincount(t, minlength=k).max() / len(t)),
         "chance_macro_f1": chance,
-        "validated": bool(lo > chance),
+        "validated": bool(lo > chance and prompts >= MIN_HELD_OUT_PROMPTS),
+        "validation": reason,
         "labels": labels,
         "confusion_matrix": confusion.tolist(),
     }
@@ -89,7 +100,8 @@ def format_scores(scores: dict, title: str) -> str:
         f"  accuracy {scores['accuracy']:.3f} [{scores['accuracy_lo']:.3f}, {scores['accuracy_hi']:.3f}]  "
         f"(majority class {scores['chance_accuracy']:.3f})",
         f"  macro-F1 {scores['macro_f1']:.3f} [{scores['macro_f1_lo']:.3f}, {scores['macro_f1_hi']:.3f}]  "
-        f"(chance {scores['chance_macro_f1']:.3f}): {'validated' if scores['validated'] else 'NOT above chance'}",
+        f"(chance {scores['chance_macro_f1']:.3f}): {'validated' if scores['validated'] else 'NOT validated'} "
+        f"({scores['validation']})",
         "  confusion matrix (rows: true, columns: predicted)",
         " " * (width + 2) + "".join(f"{x[:7]:>8}" for x in labels),
     ]
@@ -109,7 +121,7 @@ def classifier_facts(path: str | Path) -> dict:
     """What a robustness log records about its classifier: backbone, max length, labels, sources,
     methods it was trained on and its held-out validation."""
     manifest, metrics = _read(Path(path), MANIFEST), _read(Path(path), METRICS)
-    keys = ("accuracy", "accuracy_lo", "accuracy_hi", "macro_f1", "macro_f1_lo", "macro_f1_hi")
+    keys = ("accuracy", "accuracy_lo", "accuracy_hi", "macro_f1", "macro_f1_lo", "macro_f1_hi", "validation")
     return {
         "name": Path(path).name,
         "backbone": manifest.get("backbone"),
@@ -135,9 +147,9 @@ def check_validated(path: str | Path, allow_weak: bool = False) -> bool:
     if allow_weak:
         return False
     raise WeakClassifierError(
-        f"classifier {path} is at chance on its held-out prompts (macro-F1 {metrics['macro_f1']:.2f} "
-        f"[{metrics['macro_f1_lo']:.2f}, {metrics['macro_f1_hi']:.2f}], chance {metrics['chance_macro_f1']:.2f}): "
-        + WEAK_HINT
+        f"classifier {path} is not validated on its held-out prompts ({metrics.get('validation', 'at chance')}; "
+        f"macro-F1 {metrics['macro_f1']:.2f} [{metrics['macro_f1_lo']:.2f}, {metrics['macro_f1_hi']:.2f}], "
+        f"chance {metrics['chance_macro_f1']:.2f}): " + WEAK_HINT
     )
 
 
