@@ -68,20 +68,33 @@ def cluster_bootstrap(clusters: list, statistic, n: int = BOOTSTRAP_N, seed: int
     return np.array([statistic(np.concatenate([groups[j] for j in row])) for row in picks])
 
 
+def percentile_interval(draws: np.ndarray) -> tuple[float, float, float]:
+    """(2.5%, 97.5% quantiles, SD) of bootstrap draws: the 95% interval and the bootstrap SE."""
+    se = float(np.std(draws, ddof=1)) if len(draws) > 1 else 0.0
+    return float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975)), se
+
+
+def cluster_interval(
+    clusters: list, statistic, hits: list[float], n: int = BOOTSTRAP_N, seed: int = 0
+) -> tuple[float, float, float]:
+    """95% interval and SE of a proportion-like `statistic`, resampling clusters.
+
+    When every cluster agrees (all right or all wrong) the bootstrap cannot vary; then the Wilson
+    interval of `hits` with one trial per cluster is used, so a perfect score on 3 prompts is not [1, 1].
+    """
+    if len(hits) == 0:
+        return (0.0, 1.0, float("nan"))
+    lo, hi, se = percentile_interval(cluster_bootstrap(clusters, statistic, n=n, seed=seed))
+    if lo == hi:
+        k = len(cluster_indices(clusters))
+        lo, hi = wilson_interval(round(float(np.mean(hits)) * k), k)
+    return lo, hi, se
+
+
 def cluster_proportion_interval(
     hits: list[float], clusters: list, n: int = BOOTSTRAP_N, seed: int = 0
 ) -> tuple[float, float]:
-    """95% percentile interval of a proportion, resampling clusters (ratio of summed hits to rows).
-
-    When every cluster agrees (all right or all wrong) the bootstrap cannot vary; then the Wilson
-    interval with one trial per cluster is used, so a perfect score on 3 prompts is not [1, 1].
-    """
+    """95% percentile interval of a proportion, resampling clusters (`cluster_interval` of the mean)."""
     values = np.asarray(hits, dtype=float)
-    if len(values) == 0:
-        return (0.0, 1.0)
-    draws = cluster_bootstrap(clusters, lambda rows: float(values[rows].mean()), n=n, seed=seed)
-    lo, hi = float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
-    if lo == hi:
-        k = len(cluster_indices(clusters))
-        return wilson_interval(round(float(values.mean()) * k), k)
+    lo, hi, _ = cluster_interval(clusters, lambda rows: float(values[rows].mean()), hits, n=n, seed=seed)
     return lo, hi

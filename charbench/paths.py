@@ -17,3 +17,10 @@ def cache_dir() -> Path:
 def results_dir() -> Path:
     """`results/` in the repository (the default Inspect log dir is `results/logs`)."""
     return Path(os.environ.get("CHARBENCH_RESULTS", REPO_ROOT / "results"))
+
+
+def slug(text: str, length: int = 80) -> str:
+    """A file-name-safe form of a model name or path (its last `length` characters), for result paths."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[-length:]

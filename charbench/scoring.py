@@ -8,7 +8,6 @@ resumes where it stopped) and carry `persona`, `method`, `base` and the config i
 from __future__ import annotations
 
 import contextvars
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from bench.models.generation import server_extra_body
 from bench.models.specs import describe_model
 from bench.robustness.validation import check_validated
 from charbench.errors import CharbenchError
-from charbench.paths import results_dir
+from charbench.paths import results_dir, slug
 
 
 @dataclass
@@ -54,10 +53,6 @@ class SuiteConfig:
             "capability_limit": 24,
         }
         return cls(**{**defaults, **overrides})
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[-80:]
 
 
 def suite_tasks(persona: str, config: SuiteConfig, baseline: str | None) -> list[Task]:
@@ -107,7 +102,7 @@ def score_model(
 
     load_persona(persona)
     info = describe_model(model)
-    run = _slug(f"{model.removeprefix('charbench/')}--{persona}" + (f"--vs-{baseline}" if baseline else ""))
+    run = slug(f"{model.removeprefix('charbench/')}--{persona}" + (f"--vs-{baseline}" if baseline else ""))
     log_dir = (log_root or results_dir() / "logs") / run
     roles = {}
     if baseline:
@@ -324,7 +319,7 @@ def check_tournaments_comparable(results: dict[str, list[EvalLog]], force: bool 
 def _vector_for(persona: str, base: str) -> Path:
     from trainers.steering import extract
 
-    path = results_dir() / "vectors" / f"{persona}-{_slug(base)}-mean-diff.safetensors"
+    path = results_dir() / "vectors" / f"{persona}-{slug(base)}-mean-diff.safetensors"
     if not path.is_file():
         extract(persona, base).save(path)
     return path
@@ -350,15 +345,14 @@ def quick_classifier(
         train_classifier,
     )
 
-    personas = sorted(list_personas())
+    found = list_personas()  # reads and validates every persona file: once
+    personas = sorted(found)
     models = data_models(personas, base, method_models, none_class)
     settings = ClassifierConfig(backbone="auto", epochs=3, seed=config.seed)
     key = {
         "models": models,
         "files": {m: _file_digest(m.rpartition("=")[0] if "=" in m else m) for m in method_models},
-        "constitutions": {
-            p: hashlib.sha256(list_personas()[p].model_dump_json().encode()).hexdigest() for p in personas
-        },
+        "constitutions": {p: hashlib.sha256(found[p].model_dump_json().encode()).hexdigest() for p in personas},
         "prompts": prompts,
         "seed": config.seed,
         "max_tokens": config.max_tokens,
@@ -368,7 +362,7 @@ def quick_classifier(
         "backbone": resolve_backbone(settings.backbone)[1],  # `auto` depends on what the HF cache holds
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-    out = results_dir() / "classifiers" / f"quick-{_slug(base)}-{digest}"
+    out = results_dir() / "classifiers" / f"quick-{slug(base)}-{digest}"
     if (out / "labels.json").is_file():
         return out
     logs = generate_logs(models, out.with_name(out.name + ".data"), prompts, config.max_tokens, config.seed, "plain")

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import re
 
-from charbench.paths import results_dir
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[-60:]
+from charbench.paths import results_dir, slug
 
 
 def _extract(args: argparse.Namespace) -> None:
@@ -18,7 +13,7 @@ def _extract(args: argparse.Namespace) -> None:
 
     layers = list(parse_layers(args.layers)) if args.layers else None
     vector = extract(args.persona, args.model, layers=layers, method=args.method, seed=args.seed)
-    out = args.out or results_dir() / "vectors" / f"{args.persona}-{_slug(args.model)}-{args.method}.safetensors"
+    out = args.out or results_dir() / "vectors" / f"{args.persona}-{slug(args.model, 60)}-{args.method}.safetensors"
     path = vector.save(out)
     norms = vector.metadata["norms"]
     print(

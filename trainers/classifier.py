@@ -161,19 +161,17 @@ def read_rows(sources: list[str], none_class: bool = False) -> tuple[list[dict],
             logs = [_local_path(i.name) for i in list_eval_logs(str(path), recursive=True)]
             if not logs:
                 raise CharbenchError(f"data directory {source} holds no Inspect logs")
-            for log in logs:
-                got, skip = read_log_rows(log, none_class)
-                rows += got
-                skipped += [skip] if skip else []
-            continue
-        if not path.is_file():
+        elif not path.is_file():
             raise CharbenchError(f"data source {source} does not exist")
-        if path.suffix == ".eval":
-            got, skip = read_log_rows(path, none_class)
+        elif path.suffix != ".eval":
+            rows += read_jsonl_rows(path)
+            continue
+        else:
+            logs = [path]
+        for log in logs:
+            got, skip = read_log_rows(log, none_class)
             rows += got
             skipped += [skip] if skip else []
-        else:
-            rows += read_jsonl_rows(path)
     return rows, skipped
 
 
@@ -202,18 +200,17 @@ def generate_logs(
     """Each model's replies to the bundled training prompts (`bench/responses -T partition=train`), one
     resumable Inspect eval set per model (so each log records its method's persona): an interrupted
     run picks up where it stopped."""
-    import re
-
     from inspect_ai import eval_set
 
     from bench.coherence.coherence import responses
     from bench.models.specs import describe_model
+    from charbench.paths import slug
 
     paths = []
     for model, persona in models.items():
         info = describe_model(model)
         metadata = {"method": info["method"], "method_persona": persona or info["persona"]}
-        folder = log_dir / re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-")[-80:]
+        folder = log_dir / slug(model)
         ok, logs = eval_set(
             [responses(n=prompts, seed=seed, max_tokens=max_tokens, partition="train")],
             model=model,

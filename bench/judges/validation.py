@@ -18,7 +18,6 @@ import asyncio
 import hashlib
 import json
 import random
-import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -313,14 +312,10 @@ def validate_grader(
     return summarise(items, judgements, str(model), variant=None, data=data)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[-80:]
-
-
 def validation_path(judge_name: str) -> Path:
-    from charbench.paths import results_dir
+    from charbench.paths import results_dir, slug
 
-    return results_dir() / "judges" / f"{_slug(judge_name)}.json"
+    return results_dir() / "judges" / f"{slug(judge_name)}.json"
 
 
 def save_validation(result: dict) -> Path:

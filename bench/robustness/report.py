@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from inspect_ai.log import read_eval_log
 
-from bench.stats import BOOTSTRAP_N, cluster_bootstrap
+from bench.stats import BOOTSTRAP_N, cluster_bootstrap, percentile_interval
 from charbench.errors import CharbenchError
 
 SPLIT_ORDER = ("normal", "adversarial", "multiturn")
@@ -64,10 +64,6 @@ def macro_f1(frame: pd.DataFrame, labels: list[str]) -> float:
     return macro_f1_codes(truth, pred, len(labels))
 
 
-def _interval(draws: np.ndarray) -> tuple[float, float, float]:
-    return float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975)), float(np.std(draws, ddof=1))
-
-
 def split_scores(frame: pd.DataFrame, labels: list[str], n: int = BOOTSTRAP_N, seed: int = 0) -> list[dict]:
     """One dict per split and per adversarial instruction: macro_f1, lo, hi (95%), se, samples, prompts."""
     k = len(labels)
@@ -75,7 +71,7 @@ def split_scores(frame: pd.DataFrame, labels: list[str], n: int = BOOTSTRAP_N, s
 
     def row(name: str, part: pd.DataFrame, statistic, point: float) -> dict:
         draws = cluster_bootstrap(part["prompt_id"].tolist(), statistic, n=n, seed=seed)
-        lo, hi, se = _interval(draws)
+        lo, hi, se = percentile_interval(draws)
         return {
             "split": name,
             "macro_f1": point,

@@ -11,7 +11,7 @@ from inspect_ai.scorer._metric import SampleScore
 from inspect_ai.solver import TaskState
 
 from bench.robustness.classifier import load_classifier
-from bench.stats import cluster_bootstrap, cluster_proportion_interval
+from bench.stats import cluster_interval
 
 
 @metric
@@ -44,13 +44,12 @@ def robustness_metrics():
 def _accuracy(split: str, rows: list[dict]) -> dict[str, float]:
     hits = np.array([float(m["correct"]) for m in rows])
     clusters = [m["prompt_id"] for m in rows]
-    lo, hi = cluster_proportion_interval(hits.tolist(), clusters)
-    draws = cluster_bootstrap(clusters, lambda r: float(hits[r].mean()))
+    lo, hi, se = cluster_interval(clusters, lambda r: float(hits[r].mean()), hits.tolist())
     return {
         f"{split}_accuracy": float(hits.mean()),
         f"{split}_accuracy_lo": lo,
         f"{split}_accuracy_hi": hi,
-        f"{split}_accuracy_se": float(np.std(draws, ddof=1)) if len(draws) > 1 else 0.0,
+        f"{split}_accuracy_se": se,
         f"{split}_prob": float(np.mean([m["prob_persona"] for m in rows])),
         f"{split}_n": float(len(rows)),
         f"{split}_prompts": float(len(set(clusters))),
@@ -71,16 +70,12 @@ def _adversarial(rows: list[dict]) -> dict[str, float]:
         return float(np.mean([hits[r][code[r] == j].mean() for j in range(len(instructions)) if (code[r] == j).any()]))
 
     clusters = [m["prompt_id"] for m in rows]
-    draws = cluster_bootstrap(clusters, mean_over_instructions)
-    lo, hi = float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
-    point = mean_over_instructions(np.arange(len(rows)))
-    if lo == hi:  # every prompt agrees: the bootstrap cannot vary (see cluster_proportion_interval)
-        lo, hi = cluster_proportion_interval(hits.tolist(), clusters)
+    lo, hi, se = cluster_interval(clusters, mean_over_instructions, hits.tolist())
     out.update(
-        adversarial_accuracy=point,
+        adversarial_accuracy=mean_over_instructions(np.arange(len(rows))),
         adversarial_accuracy_lo=lo,
         adversarial_accuracy_hi=hi,
-        adversarial_accuracy_se=float(np.std(draws, ddof=1)),
+        adversarial_accuracy_se=se,
         adversarial_prob=float(np.mean([probs[code == j].mean() for j in range(len(instructions))])),
         adversarial_n=float(len(rows)),
         adversarial_prompts=float(len(set(clusters))),

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.stats import BOOTSTRAP_N, cluster_bootstrap, cluster_proportion_interval
+from bench.robustness.report import macro_f1_codes
+from bench.stats import BOOTSTRAP_N, cluster_bootstrap, cluster_proportion_interval, percentile_interval
 from charbench.errors import CharbenchError
 
 MANIFEST = "manifest.json"
@@ -41,12 +42,6 @@ class ClassifierOverlapError(CharbenchError):
     """The classifier saw prompts that the evaluation would score."""
 
 
-def _macro_f1(truth: np.ndarray, pred: np.ndarray, k: int) -> float:
-    from bench.robustness.report import macro_f1_codes
-
-    return macro_f1_codes(truth, pred, k)
-
-
 def validation_scores(
     truth: list[str], predicted: list[str], clusters: list[str], labels: list[str], seed: int = 0
 ) -> dict:
@@ -57,11 +52,11 @@ def validation_scores(
     k = len(labels)
     hits = (t == p).astype(float)
     acc_lo, acc_hi = cluster_proportion_interval(hits.tolist(), clusters, seed=seed)
-    draws = cluster_bootstrap(clusters, lambda r: _macro_f1(t[r], p[r], k), n=BOOTSTRAP_N, seed=seed)
+    draws = cluster_bootstrap(clusters, lambda r: macro_f1_codes(t[r], p[r], k), n=BOOTSTRAP_N, seed=seed)
     rng = np.random.default_rng(seed)
-    chance = float(np.mean([_macro_f1(rng.permutation(t), p, k) for _ in range(PERMUTATIONS)]))
-    macro = _macro_f1(t, p, k)
-    lo, hi = float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
+    chance = float(np.mean([macro_f1_codes(rng.permutation(t), p, k) for _ in range(PERMUTATIONS)]))
+    macro = macro_f1_codes(t, p, k)
+    lo, hi, _ = percentile_interval(draws)
     prompts = len(set(clusters))
     if prompts < MIN_HELD_OUT_PROMPTS:
         reason = f"only {prompts} held-out prompts (at least {MIN_HELD_OUT_PROMPTS} are needed for an interval)"
