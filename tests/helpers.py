@@ -6,15 +6,15 @@ import pytest
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
 
-def scripted(texts: list[str]):
-    """A mockllm model that answers with `texts` in order (with usage, so it works offline)."""
+def scripted_outputs(texts: list[str]) -> list[ModelOutput]:
+    """mockllm outputs with usage set (without it mockllm counts tokens with tiktoken, which downloads)."""
     usage = ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)
-    return get_model(
-        "mockllm/model",
-        custom_outputs=[
-            ModelOutput.from_content("mockllm/model", t).model_copy(update={"usage": usage}) for t in texts
-        ],
-    )
+    return [ModelOutput.from_content("mockllm/model", t).model_copy(update={"usage": usage}) for t in texts]
+
+
+def scripted(texts: list[str], name: str = "mockllm/model"):
+    """A mockllm model (or a charbench name delegating to it) that answers with `texts` in order."""
+    return get_model(name, custom_outputs=scripted_outputs(texts), memoize=False)
 
 
 def smoke_oracle():

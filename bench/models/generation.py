@@ -69,6 +69,11 @@ def server_extra_body(model: str) -> dict[str, float] | None:
     Not put in the tasks' config: OpenAI's own API rejects unknown body fields. The `charbench/`
     provider takes it from `-M repetition_penalty` instead.
     """
+    if model.startswith("charbench/"):
+        from bench.models.specs import inspect_delegate, parse_model_name
+
+        spec = parse_model_name(model.removeprefix("charbench/"))
+        model = (inspect_delegate(spec.base) or "") if spec.method in ("base", "prompt") else ""
     if model.startswith(("vllm/", "sglang/")):
         return {"repetition_penalty": DEFAULTS.repetition_penalty}
     return None

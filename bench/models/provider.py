@@ -4,6 +4,11 @@ All four methods load through `bench.models.loader` and generate through
 `bench.models.generation.generate_chat`, with the same sampling defaults and seed, so a difference in
 scores is a difference in the method, not in the plumbing. Weights load lazily on the first
 `generate`, so Inspect's extra model-info instance never loads them (INSPECT_NOTES.md).
+
+A base or prompted model whose base is another Inspect model (`charbench/prompt/loving/vllm//dir`,
+`.../openai-api/...`) is delegated: that model is made once through `get_model` with the `-M` args,
+and gets the conversation with the constitution prepended by the same template (`with_constitution`),
+so a prompted persona runs on a vLLM server (continuous batching, prefix caching) or an API model.
 """
 
 from __future__ import annotations
@@ -17,17 +22,19 @@ from inspect_ai.model import (
     ChatCompletionChoice,
     ChatMessage,
     ChatMessageAssistant,
+    ChatMessageSystem,
     GenerateConfig,
     ModelAPI,
     ModelOutput,
     ModelUsage,
+    get_model,
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from bench.models.batcher import Batcher
-from bench.models.generation import DEFAULTS, Completion, Messages, Sampling, generate_chat
+from bench.models.generation import DEFAULTS, Completion, Messages, Sampling, generate_chat, server_extra_body
 from bench.models.loader import LoadedModel, load_causal_lm
-from bench.models.specs import MethodSpec, ModelSpecError, parse_model_name
+from bench.models.specs import MethodSpec, ModelSpecError, inspect_delegate, own_base, parse_model_name
 from personas.prompting import with_constitution
 
 DEFAULT_MAX_TOKENS = 1024
@@ -48,6 +55,21 @@ class CharbenchAPI(ModelAPI):
     ) -> None:
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
         self.spec = parse_model_name(model_name)
+        self._persona = None
+        if self.spec.method == "prompt":
+            from personas import load_persona
+
+            self._persona = load_persona(self.spec.persona or "")  # fails at start-up, not after a batch
+        self.delegate = None
+        delegate = inspect_delegate(self.spec.base) if self.spec.method in ("base", "prompt") else None
+        if delegate is not None:
+            # Every -M arg but ours belongs to the delegate (host, port, dtype, max_model_len for vLLM).
+            self.repetition_penalty = float(model_args.pop("repetition_penalty", DEFAULTS.repetition_penalty))
+            self.delegate = get_model(
+                delegate, config=config, base_url=base_url, api_key=api_key, memoize=False, **model_args
+            )
+            return
+        self.spec = MethodSpec(**{**self.spec.__dict__, "base": own_base(self.spec.base)})
         self.repetition_penalty = float(model_args.pop("repetition_penalty", DEFAULTS.repetition_penalty))
         self.seed = int(model_args.pop("seed", DEFAULTS.seed))
         self.batch_size = int(model_args.pop("batch_size", 16))
@@ -57,11 +79,6 @@ class CharbenchAPI(ModelAPI):
         if model_args:
             known = "repetition_penalty, seed, batch_size, dtype, device, trust_remote_code"
             raise ModelSpecError(f"unknown model args for charbench/: {', '.join(model_args)} (known: {known})")
-        self._persona = None
-        if self.spec.method == "prompt":
-            from personas import load_persona
-
-            self._persona = load_persona(self.spec.persona or "")  # fails at start-up, not after a batch
         self._steering = None
         if self.spec.method == "steer":
             from trainers.steering import SteeringVector
@@ -116,6 +133,8 @@ class CharbenchAPI(ModelAPI):
         tool_choice: ToolChoice,
         config: GenerateConfig,
     ) -> ModelOutput:
+        if self.delegate is not None:
+            return await self._delegated(input, tools, tool_choice, config)
         messages = [{"role": m.role, "content": m.text} for m in input]
         if self._persona is not None:  # the prompted method
             messages = with_constitution(self._persona, messages)
@@ -138,12 +157,52 @@ class CharbenchAPI(ModelAPI):
             metadata={"method": self.spec.label, "base": self.spec.base, "seed": self.sampling(config).seed},
         )
 
+    async def _delegated(
+        self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice, config: GenerateConfig
+    ) -> ModelOutput | tuple[ModelOutput | Exception, Any]:
+        """The delegate's own API call, with the constitution as first system message.
+
+        The delegate's API is called directly (not its `Model.generate`): the outer `Model` already
+        retries, caches and logs this call under the charbench name; doing it twice would log every
+        generation under two models.
+        """
+        assert self.delegate is not None
+        if self._persona is not None:
+            flat = with_constitution(self._persona, [{"role": m.role, "content": m.text} for m in input])
+            rest = [m for m in input if m.role != "system"]
+            input = [ChatMessageSystem(content=flat[0]["content"]), *rest]
+        if config.extra_body is None:  # the reference repetition penalty, for servers that read it
+            body = server_extra_body(self.delegate.api.qualified_model_name or "")
+            if body:
+                config = config.merge(
+                    GenerateConfig(extra_body={**body, "repetition_penalty": self.repetition_penalty})
+                )
+        result = await self.delegate.api.generate(input, tools, tool_choice, config)
+        output = result[0] if isinstance(result, tuple) else result
+        if isinstance(output, ModelOutput):
+            output.metadata = {
+                **(output.metadata or {}),
+                "method": self.spec.label,
+                "base": self.spec.base,
+                "persona": self.spec.persona,
+                "delegate": self.spec.base,
+            }
+        return result
+
     def max_tokens(self) -> int | None:
-        return DEFAULT_MAX_TOKENS
+        return self.delegate.api.max_tokens() if self.delegate is not None else DEFAULT_MAX_TOKENS
 
     def max_connections(self) -> int:
-        return self.batch_size
+        return self.delegate.api.max_connections() if self.delegate is not None else self.batch_size
+
+    def connection_key(self) -> str:
+        return self.delegate.api.connection_key() if self.delegate is not None else super().connection_key()
+
+    def should_retry(self, ex: BaseException) -> Any:
+        return self.delegate.api.should_retry(ex) if self.delegate is not None else super().should_retry(ex)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._loaded = None
+        if self.delegate is not None:
+            self.delegate.api.close()

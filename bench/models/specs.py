@@ -6,7 +6,10 @@
     charbench/ft/<dir>                        a fine-tuned checkpoint: LoRA adapter dir or merged model
 
 <base> is `smollm2-135m` (the embedded model), a local directory (absolute paths keep their leading
-slash: `charbench/prompt/loving//data/llama`) or a hub id (`charbench/prompt/loving/org/name`).
+slash: `charbench/prompt/loving//data/llama`), a hub id (`charbench/prompt/loving/org/name`), or any
+Inspect model (`charbench/prompt/loving/vllm//data/llama`, `.../openai-api/groq/llama-3`): a base whose
+first part names an Inspect provider is delegated to that provider (`inspect_delegate`). A hub org
+that is also a provider's name (google/..., openai/...) stays on our engines as `charbench/google/...`.
 Everything that changes the output is in the name, because Inspect's generation cache and its logs
 key on the name and not on `-M` model args.
 """
@@ -37,6 +40,32 @@ class MethodSpec:
     def label(self) -> str:
         """The method's short name for tables: base, prompted, steered, fine-tuned."""
         return {"base": "base", "prompt": "prompted", "steer": "steered", "ft": "fine-tuned"}[self.method]
+
+
+def inspect_delegate(base: str) -> str | None:
+    """The Inspect model spec `base` names (`vllm/...`, `openai/...`, `mockllm/model`), or None when
+    `base` is ours (the embedded name, a local directory, a hub id, or `charbench/<hub id>`).
+    """
+    from pathlib import Path
+
+    head, sep, _ = base.partition("/")
+    if not sep or head == "charbench" or Path(base).expanduser().exists():
+        return None
+    return base if head in inspect_providers() else None
+
+
+def inspect_providers() -> set[str]:
+    """The names of Inspect's registered model providers (charbench's own excluded)."""
+    import inspect_ai.model._providers.providers  # noqa: F401  (registers the built-in providers)
+    from inspect_ai._util.registry import registry_find, registry_unqualified_name
+
+    names = {registry_unqualified_name(info) for info in registry_find(lambda info: info.type == "modelapi")}
+    return names - {"charbench"}
+
+
+def own_base(base: str) -> str:
+    """`charbench/<hub id>` (the escape for a hub org named like a provider) -> `<hub id>`."""
+    return base.removeprefix("charbench/")
 
 
 def parse_layers(text: str) -> tuple[int, ...]:
@@ -115,6 +144,8 @@ def describe_model(model: str) -> dict[str, str | None]:
         return {"method": "base", "base": model, "persona": None}
     spec = parse_model_name(model.removeprefix("charbench/"))
     persona, base = spec.persona, spec.base
+    if spec.method in ("base", "prompt"):
+        base = inspect_delegate(base) or own_base(base)
     if spec.method == "steer":
         from trainers.steering import SteeringVector
 
@@ -152,6 +183,8 @@ def base_model_name(model: str) -> str:
     spec = parse_model_name(model.removeprefix("charbench/"))
     if spec.method == "ft":
         return f"charbench/{original_base(spec.base)}"
+    if spec.method in ("base", "prompt") and inspect_delegate(spec.base):
+        return spec.base  # the bare Inspect model: no charbench layer needed without a persona
     return f"charbench/{describe_model(model)['base']}"
 
 
