@@ -3,6 +3,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("INSPECT_DISPLAY", "none")
+# `auto` picks vLLM on some CPUs (bench.models.hardware.CPU_ENGINE): tests name the engine they test,
+# and every other test runs on transformers whatever CPU the CI machine has.
+os.environ.setdefault("CHARBENCH_ENGINE", "transformers")
 
 import pytest  # noqa: E402
 

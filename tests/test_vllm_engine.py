@@ -77,7 +77,7 @@ def test_greedy_replies_match_transformers_on_most_prompts(engine):
     """fp32 greedy: the first 16 tokens agree across engines, so 'scored the same way' holds."""
     convs = conversations()
     vllm_out = engine.generate(convs, GREEDY_16, keys(convs))
-    hf_out = generate_chat(load_causal_lm(str(embedded_model_dir())), convs, GREEDY_16)
+    hf_out = generate_chat(load_causal_lm(str(embedded_model_dir()), dtype="float32"), convs, GREEDY_16)
     rate = agreement(vllm_out, hf_out)
     print(f"cross-engine agreement (base, fp32 greedy, 16 tokens): {rate:.2f} over {len(convs)} prompts")
     assert rate >= AGREEMENT_FLOOR
@@ -89,7 +89,7 @@ def test_lora_adapter_runs_on_its_base_and_matches_peft(engine, adapter_dir):
     convs = conversations()
     vllm_out = vllm_engine.vllm_generate(str(adapter_dir), convs, GREEDY_16, keys(convs), dtype="float32")
     assert vllm_engine.Engine.current is engine  # the LoRA-enabled engine served it: no second start
-    hf_out = generate_chat(load_causal_lm(str(adapter_dir)), convs, GREEDY_16)
+    hf_out = generate_chat(load_causal_lm(str(adapter_dir), dtype="float32"), convs, GREEDY_16)
     base_out = engine.generate(convs, GREEDY_16, keys(convs))
     rate = agreement(vllm_out, hf_out)
     print(f"cross-engine agreement (LoRA adapter, fp32 greedy, 16 tokens): {rate:.2f}")
@@ -147,3 +147,32 @@ def test_a_hundred_long_prompted_conversations_sample_on_the_cpu(engine):
     ratio = sum(len(set(texts)) for texts in by_prompt.values()) / len(out)
     print(f"vLLM CPU, 100 prompted conversations x 16 tokens: distinct ratio {ratio:.2f}")
     assert ratio >= 0.9
+
+
+def test_the_provider_runs_prompted_models_on_the_vllm_engine(engine, tmp_path):
+    """`-M engine=vllm`: the in-process engine serves `charbench/prompt/...`, greedy replies agree with
+    the transformers engine as the direct engine test does, and the log says which engine ran."""
+    from inspect_ai import Task
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.dataset import Sample
+    from inspect_ai.solver import generate
+
+    task = Task(dataset=[Sample(input=c[0]["content"]) for c in conversations(8)], solver=generate())
+    outputs = {}
+    for name in ("vllm", "transformers"):
+        [log] = inspect_eval(
+            task,
+            model="charbench/prompt/loving/smollm2-135m",
+            model_args={"engine": name, "dtype": "float32"},
+            temperature=0.0,
+            max_tokens=16,
+            log_dir=str(tmp_path / name),
+            display="none",
+        )
+        assert log.status == "success", log.error
+        outputs[name] = {s.id: s.output for s in log.samples}
+    assert vllm_engine.Engine.current is engine  # served by the running engine: no second start
+    assert {o.metadata["engine"] for o in outputs["vllm"].values()} == {"vllm"}
+    same = sum(outputs["vllm"][i].completion == outputs["transformers"][i].completion for i in outputs["vllm"])
+    print(f"provider cross-engine agreement (prompted, fp32 greedy, 16 tokens): {same}/8")
+    assert same / 8 >= AGREEMENT_FLOOR

@@ -186,8 +186,10 @@ def _default_device() -> str:
 
 
 def auto_dtype(device: str) -> str:
-    """What `dtype='auto'` means everywhere (both engines): bf16 on a GPU, fp32 on a CPU."""
-    return "bfloat16" if device.startswith("cuda") else "float32"
+    """What `dtype='auto'` means everywhere (both engines): `bench.models.hardware.auto_dtype`."""
+    from bench.models import hardware
+
+    return hardware.auto_dtype(device)
 
 
 def from_transformers(*names: str) -> list[Any]:
@@ -211,7 +213,8 @@ def load_causal_lm(
     trust_remote_code: bool = False,
     merge_adapter: bool = False,
 ) -> LoadedModel:
-    """Load (or reuse) a causal LM and its tokenizer. `dtype='auto'`: fp32 on CPU, bf16 on GPU."""
+    """Load (or reuse) a causal LM and its tokenizer. `dtype='auto'`: bf16 on a GPU or a CPU with native
+    bf16, else fp32 (`bench.models.hardware`)."""
     import torch
 
     AutoModelForCausalLM, AutoTokenizer = from_transformers("AutoModelForCausalLM", "AutoTokenizer")

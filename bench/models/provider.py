@@ -14,6 +14,8 @@ so a prompted persona runs on a vLLM server (continuous batching, prefix caching
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import time
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -31,6 +33,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from bench.models import hardware
 from bench.models.batcher import Batcher
 from bench.models.generation import DEFAULTS, Completion, Messages, Sampling, generate_chat, server_extra_body
 from bench.models.loader import LoadedModel, load_causal_lm
@@ -72,12 +75,19 @@ class CharbenchAPI(ModelAPI):
         self.spec = MethodSpec(**{**self.spec.__dict__, "base": own_base(self.spec.base)})
         self.repetition_penalty = float(model_args.pop("repetition_penalty", DEFAULTS.repetition_penalty))
         self.seed = int(model_args.pop("seed", DEFAULTS.seed))
-        self.batch_size = int(model_args.pop("batch_size", 16))
-        self.dtype = str(model_args.pop("dtype", "auto"))
+        self.engine, self.engine_reason = hardware.provider_engine(model_args.pop("engine", None), self.spec.method)
         self.device = model_args.pop("device", None)
+        device = str(self.device or ("cuda" if hardware.on_gpu() else "cpu"))
+        self.dtype = str(model_args.pop("dtype", "auto"))
+        self.dtype_reason = "asked for"
+        if self.dtype == "auto":
+            self.dtype, self.dtype_reason = hardware.auto_dtype(device), hardware.dtype_reason(device)
+        # Batches that fill the device: vLLM schedules its own (continuous batching), so it gets many.
+        default_batch = 256 if self.engine == "vllm" else 64 if device.startswith("cuda") else 16
+        self.batch_size = int(model_args.pop("batch_size", default_batch))
         self.trust_remote_code = _as_bool(model_args.pop("trust_remote_code", False))
         if model_args:
-            known = "repetition_penalty, seed, batch_size, dtype, device, trust_remote_code"
+            known = "repetition_penalty, seed, engine, batch_size, dtype, device, trust_remote_code"
             raise ModelSpecError(f"unknown model args for charbench/: {', '.join(model_args)} (known: {known})")
         self._steering = None
         if self.spec.method == "steer":
@@ -118,6 +128,8 @@ class CharbenchAPI(ModelAPI):
     def _run_batch(self, key: Hashable, conversations: list[Messages]) -> list[Completion]:
         sampling = key
         assert isinstance(sampling, Sampling)
+        if self.engine == "vllm":
+            return self._run_vllm(conversations, sampling)
         return generate_chat(
             self.loaded,
             conversations,
@@ -125,6 +137,24 @@ class CharbenchAPI(ModelAPI):
             batch_size=len(conversations),
             intervention=self.intervention(),
         )
+
+    def _run_vllm(self, conversations: list[Messages], sampling: Sampling) -> list[Completion]:
+        """The in-process vLLM engine; each request seeded by its content (and its rank among equal ones).
+
+        Inspect does not pass sample ids to a model, so the key is the conversation itself: the same
+        conversation gets the same reply whatever else is in the batch, and repeats of it differ.
+        """
+        from bench.models.generation import _GENERATION_LOCK
+        from bench.models.vllm_engine import vllm_generate
+
+        seen: dict[str, int] = {}
+        keys = []
+        for conversation in conversations:
+            text = json.dumps(conversation, sort_keys=True)
+            seen[text] = seen.get(text, -1) + 1
+            keys.append(hashlib.sha256(text.encode()).hexdigest()[:16] + f"-{seen[text]}")
+        with _GENERATION_LOCK:  # one engine per process: no other model may swap it out mid-call
+            return vllm_generate(self.spec.base, conversations, sampling, keys, dtype=self.dtype)
 
     async def generate(
         self,
@@ -154,7 +184,15 @@ class CharbenchAPI(ModelAPI):
                 total_tokens=completion.input_tokens + completion.output_tokens,
             ),
             time=time.monotonic() - start,
-            metadata={"method": self.spec.label, "base": self.spec.base, "seed": self.sampling(config).seed},
+            metadata={
+                "method": self.spec.label,
+                "base": self.spec.base,
+                "seed": self.sampling(config).seed,
+                "engine": self.engine,
+                "engine_reason": self.engine_reason,
+                "dtype": self.dtype,
+                "dtype_reason": self.dtype_reason,
+            },
         )
 
     async def _delegated(
