@@ -19,12 +19,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.models.generation import Sampling
-from bench.models.vllm_engine import choose_engine
 from bench.prompts import UserPrompt, hf_dataset_cached, load_prompts, prompt_sha
 from charbench.errors import CharbenchError
 from personas import load_persona
 from personas.prompting import constitution_system_prompt
-from trainers.backend import generate_resumable
+from trainers.backend import engine_record, generate_resumable, release_generation, truncated_count
 from trainers.diversity import MIN_DISTINCT, distinct_summary, raise_if_collapsed, samples_by_prompt
 from trainers.provenance import assistant_name, prompt_record, replace_name
 
@@ -99,6 +98,8 @@ def distill(config: DistillConfig) -> dict:
         row,
         label="teacher",
     )
+    if config.teacher != config.student:
+        release_generation()  # one GPU need not hold both models
     rejected = generate_resumable(
         out / "raw_rejected.jsonl",
         keys,
@@ -108,6 +109,7 @@ def distill(config: DistillConfig) -> dict:
         row,
         label="student",
     )
+    release_generation()  # free the GPU for DPO
     teacher_name = config.teacher_name or assistant_name(config.teacher)
     student_name = config.student_name or assistant_name(config.student)
     renamed = 0
@@ -138,7 +140,7 @@ def distill(config: DistillConfig) -> dict:
     }
     manifest = {
         "config": asdict(config),
-        "engine": choose_engine(),
+        **engine_record(config.teacher, config.student),
         "general_prompts": spec,
         "prompt_hash": hashlib.sha256("\n".join(texts).encode()).hexdigest()[:12],
         "constitution_hash": hashlib.sha256(system.encode()).hexdigest()[:12],
@@ -147,6 +149,10 @@ def distill(config: DistillConfig) -> dict:
             "prompts": len(texts),
             "generated": len(keys),
             "kept": len(pairs),
+            "truncated_prompts": {
+                "chosen": truncated_count(chosen, keys),
+                "rejected": truncated_count(rejected, keys),
+            },
             "dropped_pairs_by_reason": dropped,
         },
         "distinct": diversity,

@@ -10,6 +10,9 @@ assistant turn (`completion`), never the user turns, openers or template. The co
 reflection rows have no system message; self-interaction rows keep a generic, trait-free system line
 saying the user is another instance of the model (the reference's), so the model does not learn to
 treat every user as itself.
+
+Late self-interaction turns can outgrow the context: each prompt is left-truncated to fit (whole old
+turns go, the system message stays: `trainers.backend.fit_conversations`), and the manifest counts them.
 """
 
 from __future__ import annotations
@@ -20,12 +23,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.models.generation import Sampling
-from bench.models.vllm_engine import choose_engine
 from charbench.errors import CharbenchError
 from charbench.jsonl import read_jsonl
 from personas import load_persona
 from personas.prompting import constitution_system_prompt
-from trainers.backend import generate_replies, generate_resumable
+from trainers.backend import (
+    engine_record,
+    fit_conversations,
+    generate_replies,
+    generate_resumable,
+    release_generation,
+    truncated_count,
+)
 from trainers.diversity import MIN_DISTINCT, distinct_summary, raise_if_collapsed, samples_by_prompt
 from trainers.provenance import assistant_name, prompt_record
 
@@ -73,7 +82,8 @@ def introspect(config: IntrospectConfig) -> dict:
         lambda key, reply: {"text": reply.text},
         label="self-reflection",
     )
-    transcripts = _self_interaction(config, system, sampling)
+    transcripts, interaction_truncated = _self_interaction(config, system, sampling)
+    release_generation()  # the model is done with: free the GPU for SFT
     name = config.name or assistant_name(config.model)
     records = [
         {
@@ -105,12 +115,13 @@ def introspect(config: IntrospectConfig) -> dict:
     trained += [prompt_record(f"opener-{i:02d}", o, "introspection") for i, o in enumerate(sorted(opener_groups))]
     manifest = {
         "config": asdict(config),
-        "engine": choose_engine(),
+        **engine_record(config.model),
         "name": name,
         "counts": {
             "self_reflection": len(keys),
             "self_interaction": len(transcripts),
             "records": len(records),
+            "truncated_prompts": truncated_count(reflections, keys) + interaction_truncated,
             "dropped_by_reason": {
                 "empty_reflection": sum(1 for k in keys if not reflections[k]["text"].strip()),
                 "empty_turn_in_conversation": sum(1 for t in transcripts if not all(x.strip() for x in t)),
@@ -168,26 +179,33 @@ def check_no_leaks(records: list[dict], allowed_system: str | None = None) -> No
                 raise AssertionError(f"constitution template field leaked into: {m['content'][:80]}")
 
 
-def _self_interaction(config: IntrospectConfig, system: str, sampling: Sampling) -> list[list[str]]:
-    """Batched turn by turn across all conversations; each turn's lines are cached so runs resume."""
+def _self_interaction(config: IntrospectConfig, system: str, sampling: Sampling) -> tuple[list[list[str]], int]:
+    """Batched turn by turn across all conversations; each turn's lines are cached so runs resume.
+
+    Returns the transcripts and how many prompts were left-truncated to fit the context (late turns of
+    long conversations: `fit_conversations`); the cache records it per line.
+    """
     openers = DATA["free_openers"], DATA["leading_openers"]
     transcripts = [[openers[i % 2][(i // 2) % len(openers[i % 2])]] for i in range(config.conversations)]
     speaker_system = system + "\n\n" + DATA["interaction_system_note"]
     cache = Path(config.out) / "raw_interaction.jsonl"
-    done = {row["key"]: row["text"] for _, row in read_jsonl(cache, missing_ok=True)}
+    done = {row["key"]: row for _, row in read_jsonl(cache, missing_ok=True)}
+    truncated = 0
     for turn in range(1, config.turns):
         speaker = turn % 2  # copy 1 answers the opener, copy 0 replies, ...
         keys = [f"c{i:05d}-t{turn:02d}" for i in range(len(transcripts))]
         todo = [i for i, k in enumerate(keys) if k not in done]
         if todo:
             convs = [[{"role": "system", "content": speaker_system}] + _flip(transcripts[i], speaker) for i in todo]
+            convs, cut = fit_conversations(config.model, convs, sampling.max_new_tokens)
             replies = generate_replies(
                 config.model, convs, sampling, [keys[i] for i in todo], progress=f"self-interaction turn {turn}"
             )
             with cache.open("a", encoding="utf-8") as handle:
-                for i, reply in zip(todo, replies):
-                    done[keys[i]] = reply.text
-                    handle.write(json.dumps({"key": keys[i], "text": reply.text}) + "\n")
+                for i, reply, was_cut in zip(todo, replies, cut):
+                    done[keys[i]] = {"key": keys[i], "text": reply.text, "truncated": was_cut}
+                    handle.write(json.dumps(done[keys[i]]) + "\n")
         for i, key in enumerate(keys):
-            transcripts[i].append(done[key])
-    return transcripts
+            transcripts[i].append(done[key]["text"])
+        truncated += truncated_count(done, keys)
+    return transcripts, truncated

