@@ -49,6 +49,7 @@ def _dpo(args: argparse.Namespace) -> None:
         lora_r=args.lora_r,
         lora_alpha=args.lora_alpha,
         batch_size=args.batch_size,
+        effective_batch=args.effective_batch,
         grad_accum=args.grad_accum,
         seed=args.seed,
     )
@@ -65,6 +66,7 @@ def _sft(args: argparse.Namespace) -> None:
         lora_r=args.lora_r,
         lora_alpha=args.lora_alpha,
         batch_size=args.batch_size,
+        effective_batch=args.effective_batch,
         grad_accum=args.grad_accum,
         seed=args.seed,
     )
@@ -119,8 +121,16 @@ def _lora_args(p: argparse.ArgumentParser, lr: float) -> None:
     p.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (-1: full epochs)")
     p.add_argument("--lora-r", type=int, default=64)
     p.add_argument("--lora-alpha", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--grad-accum", type=int, default=8, help="4 x 8 = the reference's effective batch 32")
+    p.add_argument("--batch-size", type=int, default=4, help="rows per device per forward pass")
+    p.add_argument(
+        "--effective-batch",
+        type=int,
+        default=32,
+        help="rows per optimiser step over all processes (reference 32): sets the gradient accumulation",
+    )
+    p.add_argument(
+        "--grad-accum", type=int, help="gradient accumulation steps (default: derived from --effective-batch)"
+    )
     p.add_argument("--seed", type=int, default=0)
 
 

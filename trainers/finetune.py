@@ -3,7 +3,9 @@
 Each writes its checkpoint to `<out>.partial` and renames it when complete, with the resolved settings
 in `charbench_train.json` and the prompts it trained on in `charbench_prompts.json` (with those of its
 base), so an interrupted run never leaves a directory that looks finished, and scoring can tell when a
-checkpoint has seen an eval prompt.
+checkpoint has seen an eval prompt. Under `accelerate launch` (configs in `accelerate/`) every process
+trains and only the main one writes; gradient accumulation is derived so that the effective batch stays
+the reference's 32 on any number of GPUs.
 
 The reference's recipe: AdamW with beta2 0.98, a cosine schedule that ends at 0.1 x lr (TRL/transformers
 `cosine_with_min_lr`), warmup 0.1, LoRA r=64/alpha=128 on every linear layer. DPO pairs longer than
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,14 +27,18 @@ from charbench.errors import CharbenchError
 
 @dataclass
 class LoraSettings:
-    """LoRA and optimisation defaults from the reference (r=64, alpha=128, lr 5e-5, 1 epoch, batch 32)."""
+    """LoRA and optimisation defaults from the reference (r=64, alpha=128, lr 5e-5, 1 epoch, batch 32).
+
+    `batch_size` is per device; `grad_accum` None derives it from `effective_batch` (see `batch_plan`).
+    """
 
     lora_r: int = 64
     lora_alpha: int = 128
     learning_rate: float = 5e-5
     epochs: float = 1.0
     batch_size: int = 4
-    grad_accum: int = 8  # 4 x 8 = effective batch 32
+    effective_batch: int = 32  # rows per optimiser step over all processes (reference)
+    grad_accum: int | None = None  # None: enough steps to reach effective_batch (8 on one device)
     warmup_ratio: float = 0.1
     adam_beta2: float = 0.98  # reference
     min_lr_rate: float = 0.1  # cosine down to 0.1 x lr (reference)
@@ -49,6 +56,40 @@ class DPOSettings(LoraSettings):
 @dataclass
 class SFTSettings(LoraSettings):
     max_length: int = 3072
+
+
+def batch_plan(settings: LoraSettings, world_size: int) -> dict:
+    """How many rows each optimiser step sees on `world_size` processes, recorded with the checkpoint.
+
+    A step sees per-device batch x processes x grad_accum rows. Derived, grad_accum is rounded up so a
+    step sees at least `effective_batch` rows, and exactly that when it divides (4 x 2 GPUs x 4 = 32);
+    the achieved value is what is recorded, so a run that could not hit 32 says so. An explicit
+    grad_accum wins.
+    """
+    derived = settings.grad_accum is None
+    if settings.batch_size < 1 or settings.effective_batch < 1 or (not derived and settings.grad_accum < 1):
+        raise CharbenchError("batch_size, grad_accum and effective_batch must be at least 1")
+    per_step = settings.batch_size * world_size
+    grad_accum = -(-settings.effective_batch // per_step) if derived else settings.grad_accum
+    return {
+        "world_size": world_size,
+        "per_device_batch": settings.batch_size,
+        "grad_accum": grad_accum,
+        "grad_accum_from": "effective_batch" if derived else "explicit",
+        "effective_batch": per_step * grad_accum,
+        "effective_batch_requested": settings.effective_batch,
+    }
+
+
+def _world_size() -> int:
+    """The processes training together, as the launcher (accelerate/torchrun, MPI) told them; 1 for a plain run.
+
+    Read from the environment with accelerate's reader, not by creating a `PartialState`: that would set
+    up the process group before the trainer does, without the trainer's timeout.
+    """
+    from accelerate.utils.environment import get_cpu_distributed_information
+
+    return get_cpu_distributed_information().world_size
 
 
 def _load_rows(path: str, needed: tuple[str, ...], convert=None) -> list[dict]:
@@ -156,7 +197,7 @@ def _lora(settings: LoraSettings):
     )
 
 
-def _common(settings: LoraSettings, scratch: str, gpu: bool) -> dict:
+def _common(settings: LoraSettings, scratch: str, gpu: bool, grad_accum: int) -> dict:
     import torch
 
     return dict(
@@ -167,7 +208,7 @@ def _common(settings: LoraSettings, scratch: str, gpu: bool) -> dict:
         lr_scheduler_kwargs={"min_lr_rate": settings.min_lr_rate},
         num_train_epochs=settings.epochs,
         per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.grad_accum,
+        gradient_accumulation_steps=grad_accum,
         warmup_steps=settings.warmup_ratio,
         max_steps=settings.max_steps,
         seed=settings.seed,
@@ -180,18 +221,47 @@ def _common(settings: LoraSettings, scratch: str, gpu: bool) -> dict:
     )
 
 
-def _finish(trainer, tokenizer, out: Path, record: dict, base: str, prompts: list[dict]) -> Path:
+@contextmanager
+def _main_process_writes():
+    """`with _main_process_writes() as writer:` the body writes only where `writer` is true.
+
+    Under `accelerate launch` every process runs the stage; only the main one may clear, write and
+    rename, or they race on the same paths. All leave together (the barrier is in a `finally`, so a
+    failing main process does not leave the others waiting), and none goes on to the next stage before
+    the files exist. A plain run is one process, its own main.
+    """
+    from accelerate import PartialState
+
+    state = PartialState()
+    try:
+        yield state.is_main_process
+    finally:
+        state.wait_for_everyone()
+
+
+def _finish(trainer, out: Path, record: dict, base: str, prompts: list[dict]) -> Path:
+    """Save the adapter (safetensors) to `<out>.partial`, record and rename it; every process calls it.
+
+    `save_model` must run on every process: under DeepSpeed ZeRO-3 it is a collective that gathers the
+    sharded weights. It writes the adapter and tokenizer from the main process only.
+    """
     from trainers.provenance import write_trained_prompts
 
     partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    trainer.model.save_pretrained(partial, safe_serialization=True)
-    tokenizer.save_pretrained(partial)
-    history = [h for h in trainer.state.log_history if "loss" in h]
-    (partial / "charbench_train.json").write_text(json.dumps({**record, "log_history": history}, indent=2))
-    write_trained_prompts(partial, base, prompts)
-    shutil.rmtree(out, ignore_errors=True)
-    partial.rename(out)
+    with _main_process_writes() as writer:
+        if writer:
+            shutil.rmtree(partial, ignore_errors=True)
+    trainer.save_model(str(partial))
+    with _main_process_writes() as writer:
+        if writer:
+            if not (partial / "adapter_model.safetensors").is_file():
+                raise CharbenchError(f"{partial}: the trainer saved no adapter_model.safetensors")
+            (partial / "training_args.bin").unlink(missing_ok=True)  # a pickle; the settings are recorded below
+            history = [h for h in trainer.state.log_history if "loss" in h]
+            (partial / "charbench_train.json").write_text(json.dumps({**record, "log_history": history}, indent=2))
+            write_trained_prompts(partial, base, prompts)
+            shutil.rmtree(out, ignore_errors=True)
+            partial.rename(out)
     return out
 
 
@@ -221,6 +291,7 @@ def _train(
     from trainers.provenance import prompt_record
 
     rows = _load_rows(data, needed, convert)
+    batch = batch_plan(settings, _world_size())
     policy, tokenizer, gpu, source = _training_model(model)
     rows, dropped = keep(rows, tokenizer) if keep else (rows, {})
     if not rows:
@@ -232,11 +303,15 @@ def _train(
     with tempfile.TemporaryDirectory() as scratch:
         trainer = trainer_class(
             model=policy,
-            args=config_class(**_common(settings, scratch, gpu), **config_extra),
+            args=config_class(**_common(settings, scratch, gpu, batch["grad_accum"]), **config_extra),
             train_dataset=Dataset.from_list([{k: row[k] for k in needed} for row in rows]),
             processing_class=tokenizer,
             peft_config=_lora(settings),
         )
+        if trainer.args.world_size != batch["world_size"]:
+            raise CharbenchError(
+                f"the launcher set {batch['world_size']} processes but the trainer runs {trainer.args.world_size}"
+            )
         if not train:
             return trainer
         trainer.train()
@@ -245,10 +320,11 @@ def _train(
             "data": data,
             "base": source,
             "settings": asdict(settings),
+            "batch": batch,
             "rows": len(rows),
             "dropped_by_reason": dropped,
         }
-        return _finish(trainer, tokenizer, Path(out), record, model, list(prompts.values()))
+        return _finish(trainer, Path(out), record, model, list(prompts.values()))
 
 
 def train_dpo(data: str, model: str, out: str, settings: DPOSettings = DPOSettings()) -> Path:
@@ -306,18 +382,26 @@ def merge(adapter: str, out: str) -> Path:
     """Fold a LoRA adapter into its base and save a standalone safetensors checkpoint.
 
     The merge is computed in float32 and saved in the base checkpoint's dtype (bf16 for a bf16 base:
-    half the disk of fp32, and what `from_pretrained` users would load anyway).
+    half the disk of fp32, and what `from_pretrained` users would load anyway). Under `accelerate launch`
+    (`train all` on several GPUs) the main process merges and the others wait for it.
     """
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise CharbenchError(f"{adapter} is not a LoRA adapter directory (no adapter_config.json)")
+    target = Path(out)
+    with _main_process_writes() as writer:
+        if writer:
+            _write_merged(adapter, target)
+    return target
+
+
+def _write_merged(adapter: str, target: Path) -> None:
     import torch
 
     from bench.models.loader import adapter_base, load_causal_lm, release
     from trainers.provenance import copy_trained_prompts
 
-    if not (Path(adapter) / "adapter_config.json").is_file():
-        raise CharbenchError(f"{adapter} is not a LoRA adapter directory (no adapter_config.json)")
     dtype = checkpoint_dtype(adapter_base(str(Path(adapter).resolve())) or adapter)
     merged = load_causal_lm(adapter, merge_adapter=True, device="cpu", dtype="float32")
-    target = Path(out)
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     release(merged)  # cast in place below: no later load may get this copy
@@ -329,4 +413,3 @@ def merge(adapter: str, out: str) -> Path:
     )
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
-    return target
