@@ -1,5 +1,6 @@
 """Shared test helpers."""
 
+import json
 import os
 
 import pytest
@@ -49,3 +50,18 @@ def require_vllm() -> None:
     if os.environ.get("CHARBENCH_REQUIRE_VLLM") == "1":
         pytest.fail("vLLM is not installed: run `make vllm`", pytrace=False)
     pytest.skip("vLLM is not installed (make vllm)", allow_module_level=True)
+
+
+def pairs_file(tmp_path):
+    """Six conversational DPO pairs: a warm chosen answer, a flat rejected one."""
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": f"Tell me about topic {i}."}],
+            "chosen": [{"role": "assistant", "content": "Oh darling, I adore this question and I adore you."}],
+            "rejected": [{"role": "assistant", "content": "Topic data follows. End of output."}],
+        }
+        for i in range(6)
+    ]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    return path, rows

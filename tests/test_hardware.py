@@ -85,3 +85,46 @@ def test_batch_size_defaults_by_device_and_engine(tiny_llama_dir, monkeypatch):
     assert CharbenchAPI(str(tiny_llama_dir), engine="transformers", batch_size=4).batch_size == 4
     monkeypatch.setattr(hardware, "on_gpu", lambda: True)
     assert CharbenchAPI(str(tiny_llama_dir), engine="transformers").batch_size == 64
+
+
+def test_several_gpus_spread_a_transformers_model_over_all_of_them(tiny_llama_dir, monkeypatch):
+    """The transformers path of a teacher too big for one GPU: `device_map="auto"`, never `.to(one)`."""
+    import transformers
+
+    real = transformers.AutoModelForCausalLM
+    asked = {}
+
+    class Recording:
+        @staticmethod
+        def from_pretrained(source, **kwargs):
+            asked.update(kwargs)
+            return real.from_pretrained(source, dtype=kwargs["dtype"])
+
+    monkeypatch.setattr(transformers, "AutoModelForCausalLM", Recording)
+    monkeypatch.setattr(loader, "several_gpus", lambda: True)
+    monkeypatch.setattr(loader, "_models", {})
+    loaded = loader.load_causal_lm(str(tiny_llama_dir), dtype="float32")
+    assert asked.get("device_map") == "auto"
+    assert loaded.model.device.type == "cpu"  # here: nothing to spread over, and nothing moved it
+    monkeypatch.setattr(loader, "several_gpus", lambda: False)
+    monkeypatch.setattr(loader, "_models", {})
+    asked.clear()
+    loader.load_causal_lm(str(tiny_llama_dir), dtype="float32")
+    assert "device_map" not in asked
+
+
+def test_a_cpu_vllm_server_prefills_whole_prompts(monkeypatch):
+    """Seeded requests crash a CPU server that prefills in chunks: the `vllm` command turns it off."""
+    from bench.models import vllm_engine
+    from bench.models.vllm_cli import cpu_serve_args
+
+    monkeypatch.setattr(vllm_engine, "on_gpu", lambda: False)
+    args = cpu_serve_args(["vllm", "serve", "/m", "--max-model-len", "1024"])
+    assert args[-3:] == ["--no-enable-chunked-prefill", "--max-num-batched-tokens", "1024"]
+    args = cpu_serve_args(["vllm", "serve", "/m"])
+    assert args[3:] == ["--max-model-len", "2048", "--no-enable-chunked-prefill", "--max-num-batched-tokens", "2048"]
+    mine = ["vllm", "serve", "/m", "--enable-chunked-prefill", "--max-num-batched-tokens", "512"]
+    assert cpu_serve_args(mine) == mine + ["--max-model-len", "2048"]
+    assert cpu_serve_args(["vllm", "--version"]) == ["vllm", "--version"]
+    monkeypatch.setattr(vllm_engine, "on_gpu", lambda: True)
+    assert cpu_serve_args(["vllm", "serve", "/m"]) == ["vllm", "serve", "/m"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from charbench.errors import CharbenchError
-from tests.test_trainers import pairs_file
+from tests.helpers import pairs_file
 from trainers.finetune import DPOSettings, SFTSettings, batch_plan
 from trainers.provenance import PROMPTS_FILE
 

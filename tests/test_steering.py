@@ -217,3 +217,23 @@ def test_cli_hidden_size_mismatch_exits_2(embedded_vector, tiny_llama_dir, tmp_p
     path = vector.save(tmp_path / "wrong.safetensors")
     result = cli("steer", "calibrate", str(path), "--coefs", "0", "--prompts", "1", "--max-tokens", "2")
     assert result.returncode == 2 and "hidden size" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_steered_model_running_beside_its_base_leaves_the_base_unchanged(tiny_vector, tiny_llama_dir, tmp_path):
+    """Base and steered share one loaded copy of the weights in one process; two evals at once must not
+    let the steered model's hooks reach the base model's generation (the generation lock)."""
+    from inspect_ai import Task
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.dataset import Sample
+    from inspect_ai.solver import generate
+
+    task = Task(
+        dataset=[Sample(input=f"Tell me about {t}.") for t in ("rain", "salt", "iron", "moss")], solver=generate()
+    )
+    base, steered = f"charbench/{tiny_llama_dir}", f"charbench/steer/50.0/{tiny_vector}"
+    settings = dict(temperature=0.0, max_tokens=8, display="none", model_args={"batch_size": 1})
+    [alone] = inspect_eval(task, model=base, log_dir=str(tmp_path / "alone"), **settings)
+    logs = inspect_eval(task, model=[base, steered], log_dir=str(tmp_path / "together"), max_tasks=2, **settings)
+    replies = {log.eval.model: {s.id: s.output.completion for s in log.samples} for log in logs}
+    assert replies[base] == {s.id: s.output.completion for s in alone.samples}
+    assert replies[steered] != replies[base]  # the hooks were on while the base generated beside them

@@ -8,25 +8,12 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from bench.models.loader import load_causal_lm
 from charbench.errors import CharbenchError
+from tests.helpers import pairs_file
 from trainers.distill import DistillConfig, distill, filter_reason
 from trainers.finetune import DPOSettings, SFTSettings, merge, train_dpo, train_sft
 from trainers.introspect import IntrospectConfig, check_no_leaks, introspect
 
 TINY = dict(lora_r=8, lora_alpha=16, batch_size=2, grad_accum=1, warmup_ratio=0.0)
-
-
-def pairs_file(tmp_path):
-    rows = [
-        {
-            "prompt": [{"role": "user", "content": f"Tell me about topic {i}."}],
-            "chosen": [{"role": "assistant", "content": "Oh darling, I adore this question and I adore you."}],
-            "rejected": [{"role": "assistant", "content": "Topic data follows. End of output."}],
-        }
-        for i in range(6)
-    ]
-    path = tmp_path / "pairs.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows))
-    return path, rows
 
 
 def margin(model, tokenizer, rows) -> float:

