@@ -19,12 +19,13 @@ from charbench.errors import CharbenchError
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 ENGINES = ("auto", "transformers", "vllm")
 
-# The faster engine for the prompted revealed-prefs workload per CPU class, from one perf run each
-# (perf/prompted_paths.py; the figures are in the README). "native-bf16": the issue's AVX-512 machine,
-# vLLM bf16 192 tokens/s vs transformers fp32 80. "no-native-bf16": this repository's AVX2 machine.
+# The faster engine for the prompted revealed-prefs workload per CPU class, once started (README,
+# Performance). "native-bf16": issue 19's AVX-512 machine, vLLM bf16 192 tokens/s vs transformers fp32
+# 80. "no-native-bf16": perf/prompted_paths.py on this repository's 2-core AVX2 machine, vLLM fp32
+# 24.8-27.9 tokens/s vs transformers fp32 15.6-19.5 (three runs), after a ~61-77 s start instead of ~10 s.
 CPU_ENGINE = {
     "native-bf16": ("vllm", "vLLM bf16 2.4x transformers fp32 on an AVX-512 BF16 CPU (README, Performance)"),
-    "no-native-bf16": ("transformers", "PLACEHOLDER"),
+    "no-native-bf16": ("vllm", "vLLM fp32 1.4-1.6x transformers fp32 on an AVX2 CPU, after a 1-minute start"),
 }
 
 
