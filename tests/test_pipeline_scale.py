@@ -263,3 +263,15 @@ def test_a_single_process_launch_may_generate(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "1")
     monkeypatch.setenv("LOCAL_RANK", "0")
     backend.require_single_process()
+
+
+def test_the_engines_gpu_memory_share_is_a_setting(monkeypatch):
+    from bench.models.vllm_engine import gpu_memory_args
+
+    monkeypatch.delenv("CHARBENCH_VLLM_GPU_MEMORY", raising=False)
+    assert gpu_memory_args() == {}
+    monkeypatch.setenv("CHARBENCH_VLLM_GPU_MEMORY", "0.6")
+    assert gpu_memory_args() == {"gpu_memory_utilization": 0.6}
+    monkeypatch.setenv("CHARBENCH_VLLM_GPU_MEMORY", "60%")
+    with pytest.raises(CharbenchError, match="fraction between 0 and 1"):
+        gpu_memory_args()

@@ -103,6 +103,24 @@ def max_model_len(model: str) -> int:
     return min(own, cap) if own else cap
 
 
+def gpu_memory_args() -> dict[str, float]:
+    """`$CHARBENCH_VLLM_GPU_MEMORY` (a fraction) as vLLM's `gpu_memory_utilization`; vLLM's 0.9 if unset.
+
+    The in-process engine shares its GPU with any transformers model of the same run (a steered method,
+    a local judge): leave them room by lowering it.
+    """
+    value = os.environ.get("CHARBENCH_VLLM_GPU_MEMORY")
+    if not value:
+        return {}
+    try:
+        fraction = float(value)
+    except ValueError:
+        fraction = -1.0
+    if not 0.0 < fraction <= 1.0:
+        raise CharbenchError(f"CHARBENCH_VLLM_GPU_MEMORY={value}: set a fraction between 0 and 1, e.g. 0.6")
+    return {"gpu_memory_utilization": fraction}
+
+
 def tensor_parallel_size() -> int:
     """Every visible GPU (at least 1), unless `$CHARBENCH_TENSOR_PARALLEL` says otherwise (a model whose
     attention heads do not divide by the GPU count needs a divisor: the reference used 2 or 4 for Qwen)."""
@@ -153,6 +171,7 @@ class Engine:
             max_lora_rank=MAX_LORA_RANK,
             enforce_eager=eager,
             seed=seed,
+            **gpu_memory_args(),
             **cpu_scheduler_args(max_len),
         )
 
