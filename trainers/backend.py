@@ -58,11 +58,9 @@ def _prompt_tokenizer(model: str) -> Any:
     """The tokenizer both engines render with: the model's own, or an adapter's base's."""
     from transformers import AutoTokenizer
 
-    from bench.models.loader import adapter_base, resolve_source
+    from bench.models.loader import weights_source
 
-    source = resolve_source(model)
-    base = adapter_base(source)
-    return AutoTokenizer.from_pretrained(resolve_source(base) if base else source)
+    return AutoTokenizer.from_pretrained(weights_source(model))
 
 
 def fit_conversations(

@@ -179,6 +179,13 @@ def adapter_base(source: str) -> str | None:
     return base
 
 
+def weights_source(spec: str) -> str:
+    """Where the weights (and tokenizer) behind `spec` are: the resolved model, or an adapter's base."""
+    source = resolve_source(spec)
+    base = adapter_base(source)
+    return resolve_source(base) if base else source
+
+
 def several_gpus() -> bool:
     """More than one visible GPU: a model too big for one is spread over all (`device_map="auto"`)."""
     import torch

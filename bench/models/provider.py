@@ -63,17 +63,16 @@ class CharbenchAPI(ModelAPI):
             from personas import load_persona
 
             self._persona = load_persona(self.spec.persona or "")  # fails at start-up, not after a batch
+        self.repetition_penalty = float(model_args.pop("repetition_penalty", DEFAULTS.repetition_penalty))
         self.delegate = None
         delegate = inspect_delegate(self.spec.base) if self.spec.method in ("base", "prompt") else None
         if delegate is not None:
-            # Every -M arg but ours belongs to the delegate (host, port, dtype, max_model_len for vLLM).
-            self.repetition_penalty = float(model_args.pop("repetition_penalty", DEFAULTS.repetition_penalty))
+            # Every other -M arg belongs to the delegate (host, port, dtype, max_model_len for vLLM).
             self.delegate = get_model(
                 delegate, config=config, base_url=base_url, api_key=api_key, memoize=False, **model_args
             )
             return
         self.spec = MethodSpec(**{**self.spec.__dict__, "base": own_base(self.spec.base)})
-        self.repetition_penalty = float(model_args.pop("repetition_penalty", DEFAULTS.repetition_penalty))
         self.seed = int(model_args.pop("seed", DEFAULTS.seed))
         self.engine, self.engine_reason = hardware.provider_engine(model_args.pop("engine", None), self.spec.method)
         self.device = model_args.pop("device", None)
@@ -209,12 +208,9 @@ class CharbenchAPI(ModelAPI):
             flat = with_constitution(self._persona, [{"role": m.role, "content": m.text} for m in input])
             rest = [m for m in input if m.role != "system"]
             input = [ChatMessageSystem(content=flat[0]["content"]), *rest]
-        if config.extra_body is None:  # the reference repetition penalty, for servers that read it
-            body = server_extra_body(self.delegate.api.qualified_model_name or "")
-            if body:
-                config = config.merge(
-                    GenerateConfig(extra_body={**body, "repetition_penalty": self.repetition_penalty})
-                )
+        # the repetition penalty (-M, default the reference's), for servers that read it from the body
+        if config.extra_body is None and server_extra_body(self.delegate.api.qualified_model_name or ""):
+            config = config.merge(GenerateConfig(extra_body={"repetition_penalty": self.repetition_penalty}))
         result = await self.delegate.api.generate(input, tools, tool_choice, config)
         output = result[0] if isinstance(result, tuple) else result
         if isinstance(output, ModelOutput):

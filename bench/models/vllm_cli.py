@@ -41,23 +41,28 @@ def main() -> None:
 
 
 def cpu_serve_args(argv: list[str]) -> list[str]:
-    """`vllm serve ...` on a CPU: whole-prompt prefill over a context of at most 2048 tokens, unless given."""
-    from bench.models.vllm_engine import CPU_MAX_MODEL_LEN, on_gpu
+    """`vllm serve ...` on a CPU: the in-process engine's `cpu_scheduler_args` as flags (whole-prompt
+    prefill over a context of at most 2048 tokens), each unless the command gives it."""
+    from bench.models.vllm_engine import CPU_MAX_MODEL_LEN, cpu_scheduler_args, on_gpu
 
     if len(argv) < 2 or argv[1] != "serve" or on_gpu():
         return argv
-    given = {arg.split("=")[0] for arg in argv}
+    names = [arg.split("=")[0] for arg in argv]
     extra = []
-    length = str(CPU_MAX_MODEL_LEN)
-    if "--max-model-len" in given:
-        at = [a.split("=")[0] for a in argv].index("--max-model-len")
-        length = argv[at].split("=", 1)[1] if "=" in argv[at] else argv[at + 1]
+    if "--max-model-len" in names:
+        at = names.index("--max-model-len")
+        length = int(argv[at].split("=", 1)[1] if "=" in argv[at] else argv[at + 1])
     else:
-        extra += ["--max-model-len", length]
-    if not given & {"--enable-chunked-prefill", "--no-enable-chunked-prefill"}:
-        extra.append("--no-enable-chunked-prefill")
-    if "--max-num-batched-tokens" not in given:
-        extra += ["--max-num-batched-tokens", length]
+        length = CPU_MAX_MODEL_LEN
+        extra += ["--max-model-len", str(length)]
+    for key, value in cpu_scheduler_args(length).items():
+        flag = "--" + key.replace("_", "-")
+        if flag in names or f"--no-{flag[2:]}" in names:
+            continue
+        if isinstance(value, bool):
+            extra.append(flag if value else f"--no-{flag[2:]}")
+        else:
+            extra += [flag, str(value)]
     return argv + extra
 
 

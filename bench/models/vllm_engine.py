@@ -82,11 +82,9 @@ def model_context(model: str) -> int | None:
     """The context a model was built for (`max_position_embeddings`); an adapter's is its base's."""
     from transformers import AutoConfig
 
-    from bench.models.loader import adapter_base, resolve_source
+    from bench.models.loader import weights_source
 
-    source = resolve_source(model)
-    base = adapter_base(source)
-    config = AutoConfig.from_pretrained(resolve_source(base) if base else source)
+    config = AutoConfig.from_pretrained(weights_source(model))
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     return getattr(text, "max_position_embeddings", None)
 
@@ -279,11 +277,9 @@ def vllm_generate(
     model: str, conversations: Sequence[Messages], sampling: Sampling, keys: Sequence[str], dtype: str = "auto"
 ) -> list[Completion]:
     """Generate with vLLM; a LoRA adapter directory runs on its base through `LoRARequest`."""
-    from bench.models.loader import adapter_base, resolve_source
+    from bench.models.loader import adapter_base, resolve_source, weights_source
 
     source = resolve_source(model)
-    base = adapter_base(source)
-    engine = Engine.get(
-        resolve_source(base) if base else source, dtype=dtype, lora=base is not None, seed=sampling.seed
-    )
-    return engine.generate(conversations, sampling, keys, adapter=source if base else None)
+    lora = adapter_base(source) is not None
+    engine = Engine.get(weights_source(model), dtype=dtype, lora=lora, seed=sampling.seed)
+    return engine.generate(conversations, sampling, keys, adapter=source if lora else None)
