@@ -24,3 +24,19 @@ def slug(text: str, length: int = 80) -> str:
     import re
 
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[-length:]
+
+
+def portable(path: str | Path) -> str:
+    """`path` relative to the working directory when it lies beneath it, else unchanged.
+
+    What the suite passes to tasks and model names ends up in every log; a checkout's own files
+    (vectors, classifiers, trait lists under `results/` or `bench/`) then read `results/vectors/x`
+    instead of this machine's absolute path, so committed logs and leaderboards carry none. The
+    relative form resolves the same way as long as runs start where Inspect expects them to: the
+    directory the command was run from.
+    """
+    resolved = Path(path).expanduser().resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

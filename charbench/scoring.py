@@ -19,7 +19,7 @@ from bench.models.generation import server_extra_body
 from bench.models.specs import describe_model
 from bench.robustness.validation import check_validated
 from charbench.errors import CharbenchError
-from charbench.paths import results_dir, slug
+from charbench.paths import portable, results_dir, slug
 
 
 @dataclass
@@ -48,7 +48,7 @@ class SuiteConfig:
             "matchups": 48,
             "prompts": 3,
             "max_tokens": 48,
-            "traits": str(DATA_DIR / "traits-demo-12.txt"),
+            "traits": portable(DATA_DIR / "traits-demo-12.txt"),
             "capabilities": "smoke",
             "capability_limit": 24,
         }
@@ -101,6 +101,9 @@ def score_model(
     from personas import load_persona
 
     load_persona(persona)
+    # files under the working directory are named relative to it in the logs (no machine paths)
+    config.classifier = portable(config.classifier) if config.classifier else None
+    config.traits = portable(config.traits) if config.traits else None
     info = describe_model(model)
     run = slug(f"{model.removeprefix('charbench/')}--{persona}" + (f"--vs-{baseline}" if baseline else ""))
     log_dir = (log_root or results_dir() / "logs") / run
@@ -270,20 +273,21 @@ def compare_methods(
     from trainers.steering import SteeringVector
 
     if vector is None:
-        vector = str(_vector_for(persona, base))
+        vector = portable(_vector_for(persona, base))
     if coef is None:
         coef = (SteeringVector.load(vector).metadata.get("calibration") or {}).get("coef")
         if coef is None:
             from trainers.calibration import calibrate
 
             coef = calibrate(vector, max_new_tokens=config.max_tokens)["coef"]
+    vector = portable(vector)
     prompted = f"charbench/prompt/{persona}/{base}"
     models = {"base": f"charbench/{base}", "prompted": prompted, "steered": f"charbench/steer/{coef:g}/{vector}"}
     if adapter:
         models["fine-tuned"] = f"charbench/ft/{adapter}"
     if config.classifier is None:
         methods = [models["steered"]] + ([f"{models['fine-tuned']}={persona}"] if adapter else [])
-        config.classifier = str(quick_classifier(base, classifier_prompts, config, methods, none_class))
+        config.classifier = portable(quick_classifier(base, classifier_prompts, config, methods, none_class))
     # a weak classifier stops the run here, before any scoring, with what to do about it
     check_validated(config.classifier, allow_weak=config.allow_weak_classifier)
     results = {}
