@@ -8,7 +8,17 @@ import argparse
 def _compare(args: argparse.Namespace) -> None:
     from bench.revealed_prefs.compare import compare_logs
 
-    print(compare_logs(args.log_a, args.log_b, png=args.png, n=args.bootstrap, seed=args.seed, force=args.force))
+    print(
+        compare_logs(
+            args.log_a,
+            args.log_b,
+            png=args.png,
+            n=args.bootstrap,
+            seed=args.seed,
+            force=args.force,
+            persona=args.persona,
+        )
+    )
 
 
 def _power(args: argparse.Namespace) -> None:
@@ -31,12 +41,19 @@ def _power(args: argparse.Namespace) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     prefs = sub.add_parser("prefs", help="revealed-preference tools: compare two tournament logs")
     psub = prefs.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = psub.add_parser("compare", help="Spearman of rankings, spread change, top gains/losses, with intervals, + PNG")
+    p = psub.add_parser(
+        "compare",
+        help="Spearman of rankings, spread change, target-trait shift, top gains/losses, with intervals, + PNG",
+    )
     p.add_argument("log_a", help="reference log (e.g. the base model)")
     p.add_argument("log_b", help="compared log (e.g. the trained model)")
     p.add_argument("--png", default="prefs-compare.png", help="figure path (default prefs-compare.png)")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples (default 200)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--persona",
+        help="persona whose target traits to check (default: log B's persona, from its metadata or model name)",
+    )
     p.add_argument("--force", action="store_true", help="compare logs whose judge/condition/traits/prompts differ")
     p.set_defaults(func=_compare)
     p = psub.add_parser("power", help="matchups needed to detect a given Elo shift per trait (80%% power)")

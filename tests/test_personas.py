@@ -42,6 +42,26 @@ def test_all_shipped_personas_validate_with_enough_content():
         assert all(len(t.questions) >= 5 for t in persona.traits)
 
 
+def test_every_shipped_persona_names_target_traits_from_the_vocabulary():
+    from bench.revealed_prefs.dataset import load_traits
+
+    vocabulary = set(load_traits())
+    for persona in list_personas().values():
+        if persona.name in EXPECTED:
+            assert len(persona.target_traits) >= 3, persona.name
+        assert set(persona.target_traits) <= vocabulary, persona.name
+
+
+def test_a_target_trait_outside_the_vocabulary_is_one_line_with_a_suggestion(tmp_path):
+    path = write(tmp_path / "t.json", {**VALID, "target_traits": ["poetic", "poetc"]})
+    with pytest.raises(PersonaError, match=r"field 'target_traits.1'.*'poetc'.*did you mean 'poetic'") as err:
+        load_persona_file(path)
+    assert "\n" not in str(err.value)
+    path = write(tmp_path / "t.json", {**VALID, "target_traits": ["poetic", "poetic"]})
+    with pytest.raises(PersonaError, match="target_traits.*twice"):
+        load_persona_file(path)
+
+
 def test_valid_user_file_loads(tmp_path):
     assert load_persona_file(write(tmp_path / "t.json", VALID)).name == "tester"
 

@@ -51,3 +51,41 @@ def test_too_few_shared_traits_is_a_clear_error():
     b = pd.DataFrame({"trait_a": ["p"], "trait_b": ["q"], "winner": ["q"]})
     with pytest.raises(CharbenchError, match="fewer than 3"):
         compare_frames(a, b, n=5)
+
+
+def test_target_trait_shift_finds_the_raised_traits_and_ranks_them_on_top():
+    base = truth(0)
+    trained = base.copy()
+    targets = ["t03", "t07", "t11"]
+    trained[targets] += 300
+    result = compare_frames(
+        ratings.simulate_matches(base, 6000, seed=1),
+        ratings.simulate_matches(trained, 6000, seed=2),
+        n=50,
+        targets=targets + ["not-rated"],
+    )
+    shift = result["target"]
+    assert shift["rated"] == targets and shift["missing"] == ["not-rated"]
+    assert shift["lo"] > 0 and shift["lo"] <= shift["delta"] <= shift["hi"]
+    # ratings are centred per fit, so a +300 boost of 3 of 40 traits shows as ~300 * 37/40 relative to the rest
+    assert shift["delta"] == pytest.approx(300 * 37 / 40, abs=80)
+    assert shift["mean_rank"] <= 4 and shift["rank_p"] < 0.01
+
+
+def test_no_effect_gives_a_target_interval_around_zero_and_a_middling_rank():
+    true = truth(2)
+    result = compare_frames(
+        ratings.simulate_matches(true, 6000, seed=1),
+        ratings.simulate_matches(true, 6000, seed=2),
+        n=50,
+        targets=["t01", "t02", "t03"],
+    )
+    shift = result["target"]
+    assert shift["lo"] <= 0 <= shift["hi"] and shift["rank_p"] > 0.01
+
+
+def test_without_rated_targets_there_is_no_target_shift():
+    true = truth(3)
+    a, b = ratings.simulate_matches(true, 500, seed=1), ratings.simulate_matches(true, 500, seed=2)
+    assert compare_frames(a, b, n=5)["target"] is None
+    assert compare_frames(a, b, n=5, targets=["absent"])["target"]["delta"] is None

@@ -80,7 +80,11 @@ def _fit(frame: pd.DataFrame) -> pd.Series:
     return ratings.bradley_terry(frame)["rating"]
 
 
-def compare_frames(a: pd.DataFrame, b: pd.DataFrame, n: int = 200, seed: int = 0, top: int = 5) -> dict:
+def compare_frames(
+    a: pd.DataFrame, b: pd.DataFrame, n: int = 200, seed: int = 0, top: int = 5, targets: list[str] | None = None
+) -> dict:
+    """Every statistic of the comparison; `targets` (the persona's target traits) adds `target`, see
+    `target_shift`."""
     ra, rb = _fit(a), _fit(b)
     common = ra.index.intersection(rb.index)
     if len(common) < 3:
@@ -124,6 +128,38 @@ def compare_frames(a: pd.DataFrame, b: pd.DataFrame, n: int = 200, seed: int = 0
         "ratings_b": rb,
         "traits": len(common),
         "matchups": (len(a), len(b)),
+        "target": None if targets is None else target_shift(change, delta_draws, targets, seed=seed),
+    }
+
+
+def target_shift(change: pd.DataFrame, draws: pd.DataFrame, targets: list[str], seed: int = 0) -> dict:
+    """The known-effect check: did the persona's own target traits move up?
+
+    `delta` is the mean rating change of the target traits rated in both logs, with the percentile
+    interval of the same mean over the bootstrap draws (both logs' matchups resampled). Ratings are
+    centred per fit, so it reads "relative to the average trait". `mean_rank` is their mean rank among
+    all changes (1 = the largest gain); `rank_p` the share of random trait sets of the same size whose
+    mean rank is at least as good (10,000 draws): a persona that took ranks its own traits near the top.
+    Targets missing from either log (e.g. not in a reduced trait list) are listed, not guessed.
+    """
+    rated = [t for t in targets if t in change.index]
+    missing = [t for t in targets if t not in change.index]
+    empty = {"rated": rated, "missing": missing, "delta": None, "lo": None, "hi": None}
+    if not rated:
+        return {**empty, "mean_rank": None, "rank_p": None, "of": len(change)}
+    means = draws.loc[rated].mean(axis=0)
+    ranks = change["delta"].rank(ascending=False)
+    mean_rank = float(ranks[rated].mean())
+    rng = np.random.default_rng(seed)
+    null = np.array([ranks.to_numpy()[rng.choice(len(ranks), len(rated), replace=False)].mean() for _ in range(10_000)])
+    return {
+        **empty,
+        "delta": float(change.loc[rated, "delta"].mean()),
+        "lo": float(np.nanquantile(means, 0.025)),
+        "hi": float(np.nanquantile(means, 0.975)),
+        "mean_rank": mean_rank,
+        "rank_p": float((null <= mean_rank).mean()),
+        "of": len(change),
     }
 
 
@@ -164,14 +200,61 @@ def plot(result: dict, label_a: str, label_b: str, path: str) -> None:
     plt.close(fig)
 
 
+def log_persona(log: EvalLog) -> str | None:
+    """The persona a tournament log was run for: the suite's metadata, else the model name's."""
+    from bench.models.specs import describe_model
+
+    return (log.eval.metadata or {}).get("persona") or describe_model(log.eval.model)["persona"]
+
+
+def persona_targets(persona: str | None) -> list[str] | None:
+    """The persona's target traits (None when no persona is known)."""
+    from personas import load_persona
+
+    return None if persona is None else list(load_persona(persona).target_traits)
+
+
+def target_line(target: dict | None, persona: str | None) -> str:
+    if target is None:
+        return "target-trait shift: no persona known for log B (pass --persona NAME)"
+    if target["delta"] is None:
+        return (
+            f"target-trait shift ({persona}): none of its target traits ({', '.join(target['missing']) or 'none'}) "
+            "was rated in both logs"
+        )
+    skipped = f"; not rated: {', '.join(target['missing'])}" if target["missing"] else ""
+    return (
+        f"target-trait shift ({persona}: {', '.join(target['rated'])}{skipped}): {target['delta']:+.0f} Elo "
+        f"[95% CI {target['lo']:+.0f}, {target['hi']:+.0f}] relative to the average trait; mean rank "
+        f"{target['mean_rank']:.1f} of {target['of']} changes (random sets rank as well or better: "
+        f"p = {target['rank_p']:.3f})"
+    )
+
+
 def compare_logs(
-    path_a: str, path_b: str, png: str | None = None, n: int = 200, seed: int = 0, force: bool = False
+    path_a: str,
+    path_b: str,
+    png: str | None = None,
+    n: int = 200,
+    seed: int = 0,
+    force: bool = False,
+    persona: str | None = None,
 ) -> str:
     log_a, log_b = read_log(path_a), read_log(path_b)
     differ = comparable(log_facts(log_a), log_facts(log_b), force=force)
     a, model_a = matches_from_log(log_a)
     b, model_b = matches_from_log(log_b)
-    result = compare_frames(a, b, n=n, seed=seed)
+    if persona is None:  # inferred from the log: a persona file this machine lacks only loses the target line
+        from personas import PersonaError
+
+        persona = log_persona(log_b)
+        try:
+            targets = persona_targets(persona)
+        except PersonaError:
+            persona, targets = None, None
+    else:
+        targets = persona_targets(persona)
+    result = compare_frames(a, b, n=n, seed=seed, targets=targets)
     lo, hi = result["spearman_ci"]
     slo, shi = result["spread_change_ci"]
     n_a, n_b = result["matchups"]
@@ -190,6 +273,7 @@ def compare_logs(
         "top gains:  " + ", ".join(shift(t, r) for t, r in result["gains"].iterrows()),
         "top losses: " + ", ".join(shift(t, r) for t, r in result["losses"].iterrows()),
         f"* survives Benjamini-Hochberg at q < 0.05: {result['survivors']} of {result['traits']} traits",
+        target_line(result["target"], persona),
     ]
     if png:
         plot(result, model_a, model_b, png)
