@@ -40,3 +40,34 @@ def portable(path: str | Path) -> str:
         return str(resolved.relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+_ABSOLUTE = None
+
+
+def shown(text: str, *roots: str | Path) -> str:
+    """`text` with every absolute path in it made machine-free, for what the leaderboard writes.
+
+    A path under one of `roots` (the log directory, say), the repository or the working directory
+    is shown relative to the first that holds it; any other (a model cache, another machine's home)
+    by its last component: `charbench/steer/0.2//home/me/x.safetensors` -> `charbench/steer/0.2/x.safetensors`.
+    """
+    import os
+    import re
+
+    global _ABSOLUTE
+    if _ABSOLUTE is None:
+        # a "/" that starts the text or follows a separator (not a word character, and not "://")
+        _ABSOLUTE = re.compile(r"(?:(?<=^)|(?<=[\s/=(,'\"\[]))(?<!:/)/(?!/)[^\s,'\"()\[\]]+")
+    bases = [Path(r).expanduser().resolve() for r in (*roots, REPO_ROOT, Path.cwd())]
+
+    def relative(match: re.Match) -> str:
+        path = Path(os.path.normpath(match.group(0)))
+        for base in bases:
+            try:
+                return str(path.relative_to(base)) or "."
+            except ValueError:
+                continue
+        return path.name or "/"
+
+    return _ABSOLUTE.sub(relative, text)

@@ -15,6 +15,7 @@ from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 
 from bench.logs import judges_used, log_metrics
 from bench.models.specs import describe_model
+from charbench.paths import shown
 
 
 @dataclass
@@ -31,22 +32,26 @@ class RunLogs:
     coherence: dict[str, EvalLog] = field(default_factory=dict)  # baseline method -> log
 
 
-def _identity(log: EvalLog) -> tuple[str, str, str]:
+def _identity(log: EvalLog, log_dir: str | Path) -> tuple[str, str, str]:
+    """(base, persona, method), with machine paths in a local base's name made relative (`shown`)."""
     meta = log.eval.metadata or {}
     info = describe_model(log.eval.model)
     persona = meta.get("persona") or log.eval.task_args.get("persona") or info["persona"] or "-"
-    return meta.get("base") or info["base"] or "?", persona, meta.get("method") or info["method"]
+    base = shown(meta.get("base") or info["base"] or "?", log_dir)
+    return base, persona, meta.get("method") or info["method"]
 
 
 def collect(log_dir: str | Path) -> dict[tuple[str, str, str], RunLogs]:
+    """The newest successful log per task and row; names carry no absolute path of the machine that
+    wrote the logs (vector files, local checkpoints: relative to the log dir or repo, else file names)."""
     runs: dict[tuple[str, str, str], RunLogs] = {}
     infos = sorted(list_eval_logs(str(log_dir), recursive=True), key=lambda i: i.mtime or 0)
     for info in infos:
         log = read_eval_log(info, header_only=True)
         if log.status != "success":
             continue
-        key = _identity(log)
-        run = runs.setdefault(key, RunLogs(*key, model=log.eval.model))
+        key = _identity(log, log_dir)
+        run = runs.setdefault(key, RunLogs(*key, model=shown(log.eval.model, log_dir)))
         task = log.eval.task
         if task.endswith("revealed_prefs"):
             run.prefs = log
@@ -142,7 +147,10 @@ def build_table(
                     if differ and not force:
                         raise ValueError("not comparable")
                     result = compare_frames(
-                        matches_from_log(full(reference))[0], matches_from_log(full(run.prefs))[0], n=bootstrap
+                        matches_from_log(full(reference))[0],
+                        matches_from_log(full(run.prefs))[0],
+                        n=bootstrap,
+                        targets=_targets(run.persona),
                     )
                     shifts[(run.base, run.persona, run.method)] = result
                     row.update(
@@ -152,6 +160,7 @@ def build_table(
                         prefs_spearman_ceiling=result["ceiling"],
                         prefs_shifts_surviving_bh=result["survivors"],
                     )
+                    row.update(_target_cells(result["target"]))
                 except Exception:  # too few shared traits or not comparable: empty cells, never an invented number
                     pass
         if run.robustness is not None:
@@ -173,6 +182,34 @@ def build_table(
             )
         rows.append(row)
     return pd.DataFrame(rows), shifts
+
+
+def _targets(persona: str) -> list[str] | None:
+    """The persona's target traits; None for a persona this machine has no file for."""
+    from bench.revealed_prefs.compare import persona_targets
+    from personas import PersonaError
+
+    try:
+        return persona_targets(persona)
+    except PersonaError:
+        return None
+
+
+def _target_cells(target: dict | None) -> dict[str, object]:
+    """The target-trait shift (see `bench.revealed_prefs.compare.target_shift`): mean change of the
+    persona's target traits with its bootstrap interval, their mean rank among all changes and its p."""
+    if target is None:
+        return {}
+    return {
+        "prefs_targets": ",".join(target["rated"]) or None,
+        "prefs_targets_not_rated": ",".join(target["missing"]) or None,
+        "prefs_target_shift": target["delta"],
+        "prefs_target_shift_lo": target["lo"],
+        "prefs_target_shift_hi": target["hi"],
+        "prefs_target_mean_rank": target["mean_rank"],
+        "prefs_target_rank_of": target["of"],
+        "prefs_target_rank_p": target["rank_p"],
+    }
 
 
 def _robustness_cells(log: EvalLog, macro: dict[str, dict]) -> dict[str, object]:
@@ -221,7 +258,7 @@ def _judge_status(metrics: dict) -> str:
 
 def _capability_cells(run: RunLogs, base: EvalLog | None, full: _FullLogs) -> dict[str, object]:
     """Accuracy per benchmark with its Wilson interval, and the paired change against the base model."""
-    from bench.capabilities.report import paired_deltas
+    from bench.capabilities.report import mean_delta, paired_deltas
 
     m = log_metrics(run.capabilities)
     cells: dict[str, object] = {}
@@ -236,6 +273,14 @@ def _capability_cells(run: RunLogs, base: EvalLog | None, full: _FullLogs) -> di
             }
         )
     if base is not None and run.method != "base":
+        overall = mean_delta(full(run.capabilities), full(base))
+        if overall is not None:
+            cells.update(
+                cap_delta_vs_base=overall["delta"],
+                cap_delta_lo=overall["lo"],
+                cap_delta_hi=overall["hi"],
+                cap_delta_benchmarks=overall["benchmarks"],
+            )
         for task, d in paired_deltas(full(run.capabilities), full(base)).items():
             cells.update(
                 {

@@ -163,3 +163,17 @@ def test_end_to_end_on_the_embedded_model(tmp_path):
     assert m["smoke/accuracy"] == pytest.approx(correct / 6)
     unparsed = sum(s.scores["capability_choice"].metadata["reason"] == "invalid_response_format" for s in log.samples)
     assert m["smoke/unparsed"] == unparsed
+
+
+def test_the_headline_capability_change_weighs_benchmarks_equally_with_a_stratified_interval():
+    import pandas as pd
+
+    from bench.capabilities.report import stratified_mean_delta
+
+    # benchmark a: 100 questions, the model loses 20 points; benchmark b: 10 questions, no change
+    rows = [{"id": f"a{i}", "task": "a", "correct_model": float(i >= 20), "correct_base": 1.0} for i in range(100)]
+    rows += [{"id": f"b{i}", "task": "b", "correct_model": 1.0, "correct_base": 1.0} for i in range(10)]
+    result = stratified_mean_delta(pd.DataFrame(rows), n=500)
+    assert result["delta"] == pytest.approx(-0.10) and result["benchmarks"] == 2 and result["n"] == 110
+    assert result["lo"] < -0.10 < result["hi"] < 0  # b never varies, a's interval excludes zero
+    assert stratified_mean_delta(pd.DataFrame(columns=["task", "correct_model", "correct_base"])) is None

@@ -45,3 +45,30 @@ def paired_deltas(model: EvalLog, base: EvalLog, n: int = BOOTSTRAP_N, seed: int
             "n": float(len(diff)),
         }
     return out
+
+
+def mean_delta(model: EvalLog, base: EvalLog, n: int = BOOTSTRAP_N, seed: int = 0) -> dict[str, float] | None:
+    """The headline capability change: the mean over benchmarks of the paired per-benchmark change
+    (each benchmark weighs the same, as in the reference's table), with a 95% interval from a paired
+    bootstrap stratified by benchmark (questions resampled within each). None without shared questions."""
+    joined = correctness(model).merge(correctness(base), on=["id", "task"], suffixes=("_model", "_base"))
+    return stratified_mean_delta(joined, n=n, seed=seed)
+
+
+def stratified_mean_delta(joined: pd.DataFrame, n: int = BOOTSTRAP_N, seed: int = 0) -> dict[str, float] | None:
+    if joined.empty:
+        return None
+    rng = np.random.default_rng(seed)
+    points, draws = [], np.zeros(n)
+    groups = [(g["correct_model"] - g["correct_base"]).to_numpy() for _, g in joined.groupby("task")]
+    for diff in groups:
+        points.append(diff.mean())
+        draws += diff[rng.integers(0, len(diff), (n, len(diff)))].mean(axis=1)
+    draws /= len(groups)
+    return {
+        "delta": float(np.mean(points)),
+        "lo": float(np.quantile(draws, 0.025)),
+        "hi": float(np.quantile(draws, 0.975)),
+        "benchmarks": float(len(groups)),
+        "n": float(len(joined)),
+    }

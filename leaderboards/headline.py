@@ -1,0 +1,228 @@
+"""The headline: one table per base model that answers "which method instils this persona, how
+robustly, at what cost", each number as value [95% interval], with the trust in its instruments beside.
+
+It is derived from the detail table (`collect.build_table`), never from anything else, so every
+headline number can be found, unchanged in meaning, in the CSV. At most `MAX_COLUMNS` columns: the
+base model names the table instead of taking a column, and the multi-turn column appears only when
+some row has a multi-turn split. A cell is marked best (`BEST_MARK`) only when its interval lies
+entirely above the interval of every other method of the same persona: overlapping intervals mark
+nothing, however the point estimates fall.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+MAX_COLUMNS = 10
+BEST_MARK = "\u2605"  # a star: readable in Markdown, HTML and a terminal
+
+
+@dataclass(frozen=True)
+class Metric:
+    header: str
+    value: str  # the detail-table column of the point estimate; `<value>_lo`-style columns below
+    lo: str
+    hi: str
+    template: str  # how a number is written
+    explain: str  # the column's meaning, for the page's legend
+    optional: bool = False  # shown only when some row has it
+
+
+METRICS = (
+    Metric(
+        "target-trait shift (Elo)",
+        "prefs_target_shift",
+        "prefs_target_shift_lo",
+        "prefs_target_shift_hi",
+        "{:+.0f}",
+        "mean rating change of the persona's target traits against the base model's tournament, relative "
+        "to the average trait (bootstrap over both logs' matchups); > 0: the persona's own traits rose",
+    ),
+    Metric(
+        "classifier accuracy: normal",
+        "robust_normal_acc",
+        "robust_normal_lo",
+        "robust_normal_hi",
+        "{:.2f}",
+        "share of replies the persona classifier labels as the persona (cluster bootstrap by prompt)",
+    ),
+    Metric(
+        "adversarial",
+        "robust_adv_acc",
+        "robust_adv_lo",
+        "robust_adv_hi",
+        "{:.2f}",
+        "the same when the user asks the model to drop the persona (mean over instructions)",
+    ),
+    Metric(
+        "multi-turn",
+        "robust_multiturn_acc",
+        "robust_multiturn_lo",
+        "robust_multiturn_hi",
+        "{:.2f}",
+        "the same on the reply after an out-of-character first turn",
+        optional=True,
+    ),
+    Metric(
+        "coherence win rate",
+        "coh_win",
+        "coh_win_lo",
+        "coh_win_hi",
+        "{:.2f}",
+        "share of order-consistent pairwise verdicts won against the baseline named in the cell (Wilson)",
+    ),
+    Metric(
+        "capability change vs base",
+        "cap_delta_vs_base",
+        "cap_delta_lo",
+        "cap_delta_hi",
+        "{:+.3f}",
+        "accuracy change against the base model on the same questions, mean over benchmarks (paired bootstrap)",
+    ),
+)
+IDENTITY = ("persona", "method")
+METHOD_ORDER = ("base", "prompted", "steered", "fine-tuned")  # rows and figures list methods in this order
+TRUST = "trust"
+BASELINE_ORDER = ("prompted", "base")  # the coherence baseline shown when a row has several
+
+
+@dataclass
+class Cell:
+    text: str = ""  # "value [lo, hi]" or a note; "" when there is nothing
+    value: float | None = None  # for sorting and for the best mark
+    lo: float | None = None
+    hi: float | None = None
+    note: str = ""  # a second line: the interval, or what the number is against
+    best: bool = False
+
+
+@dataclass
+class Headline:
+    base: str
+    columns: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+
+
+def _number(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _coherence_baseline(row: pd.Series) -> str | None:
+    """The baseline this row's coherence was judged against; the first of BASELINE_ORDER when several."""
+    found = sorted(
+        c.removeprefix("coh_win_vs_")
+        for c in row.index
+        if c.startswith("coh_win_vs_") and not c.endswith(("_lo", "_hi")) and _number(row[c]) is not None
+    )
+    for preferred in BASELINE_ORDER:
+        if preferred in found:
+            return preferred
+    return found[0] if found else None
+
+
+def _cell(metric: Metric, row: pd.Series) -> Cell:
+    if metric.value == "coh_win":
+        baseline = _coherence_baseline(row)
+        if baseline is None:
+            return Cell()
+        names = (f"coh_win_vs_{baseline}", f"coh_win_vs_{baseline}_lo", f"coh_win_vs_{baseline}_hi")
+    else:
+        names = (metric.value, metric.lo, metric.hi)
+    value, lo, hi = (_number(row.get(n)) for n in names)
+    if value is None:
+        if row["method"] == "base" and metric.value in ("prefs_target_shift", "cap_delta_vs_base"):
+            return Cell(text="reference", note="the other rows are measured against this one")
+        return Cell()
+    fmt = metric.template.format
+    interval = f"[{fmt(lo)}, {fmt(hi)}]" if lo is not None and hi is not None else "[no interval]"
+    against = f" vs {baseline}" if metric.value == "coh_win" else ""
+    return Cell(text=f"{fmt(value)} {interval}{against}", value=value, lo=lo, hi=hi, note=interval + against)
+
+
+def trust_cell(row: pd.Series) -> Cell:
+    """Whether the instruments behind the row can be believed: the tournament judge's validation, the
+    persona classifier's, and the tournament's split-half reliability (with interval)."""
+    parts = []
+    judge = row.get("prefs_judge_status")
+    if isinstance(judge, str) and judge:
+        parts.append(f"judge {judge}")
+    status = row.get("classifier_status")
+    if isinstance(status, str) and status:
+        parts.append(f"classifier {status}")
+    reliability = _number(row.get("prefs_reliability"))
+    if reliability is not None:
+        lo, hi = _number(row.get("prefs_reliability_lo")), _number(row.get("prefs_reliability_hi"))
+        interval = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else ""
+        parts.append(f"reliability {reliability:.2f}{interval}")
+    elif _number(row.get("prefs_matchups")) is not None:
+        parts.append("reliability n/a (too few matchups)")
+    return Cell(text="; ".join(parts))
+
+
+def headlines(table: pd.DataFrame) -> list[Headline]:
+    """One headline table per base model, rows sorted by persona, then method in METHOD_ORDER."""
+    if table.empty or not {"base", *IDENTITY} <= set(table.columns):
+        return []
+    metrics = [m for m in METRICS if not m.optional or (m.value in table and table[m.value].notna().any())]
+    columns = [*IDENTITY, *(m.header for m in metrics), TRUST]
+    assert len(columns) <= MAX_COLUMNS, columns
+    out = []
+    for base, group in table.groupby("base", sort=True):
+        headline = Headline(base=str(base), columns=columns)
+        order = {m: i for i, m in enumerate(METHOD_ORDER)}
+        group = group.assign(_order=group["method"].map(lambda m: order.get(m, len(order)))).sort_values(
+            ["persona", "_order", "method"]
+        )
+        rows = [
+            [Cell(text=str(r["persona"])), Cell(text=str(r["method"]))]
+            + [_cell(m, r) for m in metrics]
+            + [trust_cell(r)]
+            for _, r in group.iterrows()
+        ]
+        _mark_best(rows, [str(p) for p in group["persona"]], first=len(IDENTITY), count=len(metrics))
+        headline.rows = rows
+        out.append(headline)
+    return out
+
+
+def _mark_best(rows: list[list[Cell]], personas: list[str], first: int, count: int) -> None:
+    """Per persona and metric column: mark the best cell only if its interval excludes every other's."""
+    for persona in set(personas):
+        members = [row for row, p in zip(rows, personas) if p == persona]
+        for col in range(first, first + count):
+            cells = [row[col] for row in members if row[col].value is not None]
+            if len(cells) < 2 or any(c.lo is None or c.hi is None for c in cells):
+                continue
+            best = max(cells, key=lambda c: c.value)
+            if all(best.lo > c.hi for c in cells if c is not best):
+                best.best = True
+                best.text += f" {BEST_MARK}"
+
+
+def to_markdown(headline: Headline) -> str:
+    escape = lambda s: s.replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(headline.columns) + " |", "|" + "---|" * len(headline.columns)]
+    lines += ["| " + " | ".join(escape(c.text) or "" for c in row) + " |" for row in headline.rows]
+    return "\n".join(lines) + "\n"
+
+
+def legend() -> list[tuple[str, str]]:
+    """(column, meaning) for every headline column that can appear."""
+    return [
+        ("persona, method", "one row per base model x persona x method; the base model names the table"),
+        *((m.header, m.explain) for m in METRICS),
+        (
+            TRUST,
+            "judge: whether the revealed-preferences judge passed validation on labelled data; classifier: "
+            "validated / weak / unknown (held-out macro-F1 interval above chance); reliability: the "
+            "tournament's split-half reliability (Spearman-Brown) with its interval",
+        ),
+        (BEST_MARK, "best method for this persona and column, marked only where its interval excludes the others'"),
+    ]
