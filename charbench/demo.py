@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from charbench.paths import results_dir
+from charbench.paths import portable, results_dir
 
 DEMO_TRAITS = "traits-demo-12.txt"  # 12 of the 144 words, so each plays several matches in a short run
 
@@ -20,7 +20,7 @@ def run_demo(limit: int, model: str, max_tokens: int = 64) -> None:
     log = eval(
         "bench/revealed_prefs",
         model=model,
-        task_args={"n": limit, "max_tokens": max_tokens, "seed": 0, "traits": str(DATA_DIR / DEMO_TRAITS)},
+        task_args={"n": limit, "max_tokens": max_tokens, "seed": 0, "traits": portable(DATA_DIR / DEMO_TRAITS)},
         log_dir=str(results_dir() / "logs"),
         display="plain",
     )[0]

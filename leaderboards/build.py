@@ -95,7 +95,7 @@ table{border-collapse:collapse;font-size:12px}
 th,td{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap;vertical-align:top}
 th{background:#f0f0f0;cursor:pointer;position:sticky;top:0}
 th.asc::after{content:" \\25B2"} th.desc::after{content:" \\25BC"}
-td.text{text-align:left} .wrap{overflow-x:auto;max-width:100%}
+td.text,th[data-type=text]{text-align:left} .wrap{overflow-x:auto;max-width:100%}
 table.headline{width:100%;font-size:13px} table.headline th,table.headline td{white-space:normal}
 table.headline td .ci{display:block;font-size:11px;color:#666}
 table.headline td.best{background:#e6f4ea;font-weight:600}

@@ -18,7 +18,7 @@ import math
 import pandas as pd
 
 from leaderboards.collect import RunLogs
-from leaderboards.headline import METHOD_ORDER
+from leaderboards.headline import METHOD_ORDER, METRICS
 
 
 def _png(fig) -> str:
@@ -144,42 +144,43 @@ def _robustness_figure(rows: pd.DataFrame, runs: dict[tuple[str, str, str], RunL
     return _png(fig)
 
 
+# (question, headline metric, x label, reference line) for the questions that are one number per method
+AGAINST_BASE = (
+    (
+        "Did the persona take? Target-trait shift by method",
+        "prefs_target_shift",
+        "target-trait shift vs base (Elo)",
+        0.0,
+    ),
+    ("At what cost? Capability change by method", "cap_delta_vs_base", "capability change vs base (accuracy)", 0.0),
+)
+
+
 def question_figures(table: pd.DataFrame, runs: dict[tuple[str, str, str], RunLogs]) -> list[tuple[str, str]]:
+    """Per (base, persona), in reading order: did it take, how robustly, coherent, at what cost."""
+    metrics = {m.value: m for m in METRICS}
     figures = []
     for (base, persona), rows in table.groupby(["base", "persona"], sort=True):
         where = f"{persona} on {base}"
-        took = _metric_figure(
-            rows[rows["method"] != "base"],
-            "prefs_target_shift",
-            ("prefs_target_shift_lo", "prefs_target_shift_hi"),
-            "target-trait shift vs base (Elo, 95% CI)",
-            0.0,
-        )
-        if took:
-            figures.append((f"Did the persona take? Target-trait shift by method: {where}", took))
+        found = []
+        for question, column, xlabel, reference in AGAINST_BASE:
+            metric = metrics[column]
+            png = _metric_figure(
+                rows[rows["method"] != "base"], column, (metric.lo, metric.hi), f"{xlabel}, 95% CI", reference
+            )
+            found.append((f"{question}: {where}", png))
         robust = _robustness_figure(rows, runs)
-        if robust:
-            figures.append((f"How robustly? Classifier accuracy by split and adversarial instruction: {where}", robust))
-        coherence = _coherence_table(rows)
-        png = _metric_figure(
-            coherence,
+        found.insert(1, (f"How robustly? Classifier accuracy by split and adversarial instruction: {where}", robust))
+        coherence = _metric_figure(
+            _coherence_table(rows),
             "coh_win",
             ("coh_win_lo", "coh_win_hi"),
             "coherence win rate (95% CI)",
             0.5,
             label_suffix=lambda r: f" vs {r['baseline']}",
         )
-        if png:
-            figures.append((f"Coherent? Pairwise win rate against the baseline: {where}", png))
-        cost = _metric_figure(
-            rows[rows["method"] != "base"],
-            "cap_delta_vs_base",
-            ("cap_delta_lo", "cap_delta_hi"),
-            "capability change vs base (accuracy, 95% CI)",
-            0.0,
-        )
-        if cost:
-            figures.append((f"At what cost? Capability change by method: {where}", cost))
+        found.insert(2, (f"Coherent? Pairwise win rate against the baseline: {where}", coherence))
+        figures += [(caption, png) for caption, png in found if png]
     return figures
 
 
