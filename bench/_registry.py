@@ -12,5 +12,6 @@ def charbench():
 
 from bench.capabilities.capabilities import capabilities  # noqa: E402,F401
 from bench.coherence.coherence import coherence, responses  # noqa: E402,F401
+from bench.drift.drift import drift  # noqa: E402,F401
 from bench.revealed_prefs.revealed_prefs import revealed_prefs  # noqa: E402,F401
 from bench.robustness.robustness import robustness  # noqa: E402,F401

@@ -115,7 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
-    from charbench import capabilities_cli, classifier_cli, judge_cli, prefs_cli, score_cli, steer_cli, train_cli
+    from charbench import (
+        capabilities_cli,
+        classifier_cli,
+        drift_cli,
+        judge_cli,
+        prefs_cli,
+        score_cli,
+        steer_cli,
+        train_cli,
+    )
 
     return [
         judge_cli.register,
@@ -123,6 +132,7 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
         prefs_cli.register,
         classifier_cli.register,
         capabilities_cli.register,
+        drift_cli.register,
         score_cli.register,
         train_cli.register,
     ]
