@@ -34,6 +34,7 @@ DETAIL_GROUPS = (
     ("robustness", ("robust_", "classifier")),
     ("coherence", ("coh_",)),
     ("capabilities", ("cap_",)),
+    ("drift", ("drift_",)),
 )
 
 TEXT_COLUMNS = {

@@ -29,6 +29,7 @@ class RunLogs:
     prefs: EvalLog | None = None
     robustness: EvalLog | None = None
     capabilities: EvalLog | None = None
+    drift: EvalLog | None = None
     coherence: dict[str, EvalLog] = field(default_factory=dict)  # baseline method -> log
 
 
@@ -59,6 +60,8 @@ def collect(log_dir: str | Path) -> dict[tuple[str, str, str], RunLogs]:
             run.robustness = log
         elif task.endswith("capabilities"):
             run.capabilities = log
+        elif task.endswith("drift"):
+            run.drift = log
         elif task.endswith("coherence"):
             baseline = (log.eval.metadata or {}).get("baseline_method")
             if baseline is None:
@@ -167,6 +170,8 @@ def build_table(
             row.update(_robustness_cells(run.robustness, macro.get((run.base, run.method), {})))
         if run.capabilities is not None:
             row.update(_capability_cells(run, base_capabilities.get(run.base), full))
+        if run.drift is not None:
+            row.update(_drift_cells(run.drift))
         for baseline, log in sorted(run.coherence.items()):
             m = log_metrics(log)
             row.update(
@@ -246,6 +251,18 @@ def _robustness_cells(log: EvalLog, macro: dict[str, dict]) -> dict[str, object]
                 }
             )
     cells["robust_samples"] = sum(m.get(f"{s}_n") or 0 for s in ("normal", "adversarial", "multiturn"))
+    return cells
+
+
+def _drift_cells(log: EvalLog) -> dict[str, object]:
+    """bench/drift's summary (`bench.drift.metrics.curve_summary`) under `drift_`: turns and
+    conversations, AUC, slope and threshold turn of the classifier's p(persona) (`text_`) and of the
+    persona-vector z-score (`act_`, only where activations were reachable), the per-turn means, each
+    with its interval over conversations, and invalid turns by reason."""
+    m = log_metrics(log)
+    keep = ("text_", "act_", "invalid/", "activation_absent/")
+    cells: dict[str, object] = {"drift_turns": m.get("turns"), "drift_conversations": m.get("conversations")}
+    cells.update({f"drift_{k}": v for k, v in m.items() if k.startswith(keep) and not k.endswith("_se")})
     return cells
 
 

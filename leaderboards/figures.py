@@ -2,9 +2,10 @@
 
 `question_figures`: one figure per question and persona, methods side by side with 95% intervals, in
 the manner of the reference's bar charts (did it take: target-trait shift; how robust: classifier
-accuracy by split and by adversarial instruction; coherent: win rate; at what cost: capability
-change). They read the detail table, so a bar is exactly a number in the CSV; only the per-instruction
-intervals are computed here (Wilson, one reply per prompt and instruction). `detail_figures`: rating
+accuracy by split and by adversarial instruction; coherent: win rate; does it hold: bench/drift's
+per-turn curve; at what cost: capability change). They read the detail table, so a bar is exactly a
+number in the CSV; only the per-instruction intervals are computed here (Wilson, one reply per prompt
+and instruction). `detail_figures`: rating
 histograms and the largest trait shifts per method. Text inside images is our own (method names,
 instruction ids, axis labels); captions go through the page's escaping.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import re
 
 import pandas as pd
 
@@ -180,8 +182,35 @@ def question_figures(table: pd.DataFrame, runs: dict[tuple[str, str, str], RunLo
             label_suffix=lambda r: f" vs {r['baseline']}",
         )
         found.insert(2, (f"Coherent? Pairwise win rate against the baseline: {where}", coherence))
+        found.insert(
+            3, (f"Does it hold over a conversation? Persona probability by turn: {where}", _drift_figure(rows))
+        )
         figures += [(caption, png) for caption, png in found if png]
     return figures
+
+
+def _drift_figure(rows: pd.DataFrame):
+    """bench/drift's per-turn curves, one line per method with its 95% band (bootstrap over conversations)."""
+    turns = sorted({int(c[len("drift_text_turn") :]) for c in rows.columns if re.fullmatch(r"drift_text_turn\d+", c)})
+    present = rows[rows[f"drift_text_turn{turns[0]}"].map(_num).notna()] if turns else rows[:0]
+    if present.empty:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.6, 3.0))
+    for method in _order(present["method"]):
+        r = present[present["method"] == method].iloc[0]
+        points = [(t, _num(r.get(f"drift_text_turn{t}"))) for t in turns]
+        points = [(t, v) for t, v in points if v is not None]
+        xs = [t for t, _ in points]
+        line = ax.plot(xs, [v for _, v in points], marker="o", label=method)[0]
+        lo = [_num(r.get(f"drift_text_turn{t}_lo")) for t in xs]
+        hi = [_num(r.get(f"drift_text_turn{t}_hi")) for t in xs]
+        if None not in lo + hi:
+            ax.fill_between(xs, lo, hi, alpha=0.15, color=line.get_color())
+    ax.set(xlabel="assistant turn", ylabel="classifier p(persona)", ylim=(0, 1))
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
 
 
 def _coherence_table(rows: pd.DataFrame) -> pd.DataFrame:

@@ -75,6 +75,16 @@ METRICS = (
         "share of order-consistent pairwise verdicts won against the baseline named in the cell (Wilson)",
     ),
     Metric(
+        "persona held over turns (AUC)",
+        "drift_text_auc",
+        "drift_text_auc_lo",
+        "drift_text_auc_hi",
+        "{:.2f}",
+        "bench/drift: the classifier's mean probability of the persona over a simulated conversation's "
+        "turns (area under the per-turn curve, turn count in the cell; bootstrap over conversations)",
+        optional=True,
+    ),
+    Metric(
         "capability change vs base",
         "cap_delta_vs_base",
         "cap_delta_lo",
@@ -143,6 +153,8 @@ def _cell(metric: Metric, row: pd.Series) -> Cell:
     fmt = metric.template.format
     interval = f"[{fmt(lo)}, {fmt(hi)}]" if lo is not None and hi is not None else "[no interval]"
     against = f" vs {baseline}" if metric.value == "coh_win" else ""
+    if metric.value == "drift_text_auc" and _number(row.get("drift_turns")) is not None:
+        against = f" over {_number(row.get('drift_turns')):.0f} turns"
     return Cell(text=f"{fmt(value)} {interval}{against}", value=value, lo=lo, hi=hi, note=interval + against)
 
 

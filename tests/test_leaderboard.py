@@ -224,6 +224,13 @@ def _full_table():
             prefs_reliability=0.71,
             prefs_reliability_lo=0.62,
             prefs_reliability_hi=0.79,
+            drift_turns=8,
+            drift_text_auc=0.4 + 0.1 * i,
+            drift_text_auc_lo=0.3 + 0.1 * i,
+            drift_text_auc_hi=0.5 + 0.1 * i,
+            **{f"drift_text_turn{t}": 0.9 - 0.1 * t for t in range(1, 9)},
+            **{f"drift_text_turn{t}_lo": 0.8 - 0.1 * t for t in range(1, 9)},
+            **{f"drift_text_turn{t}_hi": 1.0 - 0.1 * t for t in range(1, 9)},
         )
         if method != "base":
             row.update(
@@ -263,11 +270,26 @@ def test_headline_marks_best_only_where_its_interval_excludes_the_others():
     assert headline.rows[methods.index("base")][shift].text == "reference"
     assert not any(row[shift].best for row in headline.rows)  # overlapping intervals: no mark
     assert headline.rows[methods.index("steered")][shift].text == "+77 [-50, +210]"
+    held = headline.columns.index("persona held over turns (AUC)")
+    assert headline.rows[methods.index("prompted")][held].text == "0.50 [0.40, 0.60] over 8 turns"
     coherence = headline.columns.index("coherence win rate")
     assert headline.rows[methods.index("prompted")][coherence].text.endswith("vs base")
     assert headline.rows[methods.index("steered")][coherence].text.endswith("vs prompted")
     trust = headline.rows[0][-1].text
     assert "judge unvalidated" in trust and "classifier validated" in trust and "reliability 0.71 [0.62, 0.79]" in trust
+
+
+def test_one_figure_per_question_from_the_detail_columns():
+    from leaderboards.figures import question_figures
+
+    captions = [caption.split("?")[0] for caption, _ in question_figures(_full_table(), {})]
+    assert captions == [
+        "Did the persona take",
+        "How robustly",
+        "Coherent",
+        "Does it hold over a conversation",
+        "At what cost",
+    ]
 
 
 def test_headline_is_one_table_per_base_and_multiturn_only_when_present():
