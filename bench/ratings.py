@@ -211,7 +211,9 @@ def _split_half(matches: pd.DataFrame, fit: Fit, rng: np.random.Generator, resam
     if len(common) < 3:
         return float("nan")
     r = float(spearmanr(ra[common], rb[common]).statistic)
-    return 2 * r / (1 + r) if r > -1 else float("nan")
+    # Spearman-Brown leaves [-1, 1] below r = -1/3 (-18 at r = -0.9): halves that disagree that much
+    # are simply at the floor, and an unclipped point would sit outside its own (clipped) interval
+    return max(-1.0, 2 * r / (1 + r)) if r > -1 else -1.0
 
 
 def reliability(

@@ -181,3 +181,18 @@ def _demo_traits():
     from bench.revealed_prefs.dataset import DATA_DIR
 
     return DATA_DIR / "traits-demo-12.txt"
+
+
+def test_reliability_stays_in_minus_one_to_one_and_inside_its_interval(monkeypatch):
+    """Two halves that rank the traits in opposite orders: Spearman-Brown of r = -0.9 would be -18;
+    a reliability is never below -1, and the point estimate lies inside its own interval."""
+    matches = ratings.simulate_matches(true_ratings(200), 600, seed=3)
+
+    def opposite(frame, rng):
+        flipped = frame.copy()
+        flipped["winner"] = np.where(frame["winner"] == frame["trait_a"], frame["trait_b"], frame["trait_a"])
+        return frame, flipped
+
+    monkeypatch.setattr(ratings, "_halves", opposite)
+    rel, lo, hi = ratings.reliability(matches, n=20, seed=0)
+    assert -1.0 <= lo <= rel <= hi <= 1.0 and rel < -0.5
