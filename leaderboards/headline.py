@@ -172,7 +172,8 @@ def trust_cell(row: pd.Series) -> Cell:
     if reliability is not None:
         lo, hi = _number(row.get("prefs_reliability_lo")), _number(row.get("prefs_reliability_hi"))
         interval = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else ""
-        parts.append(f"reliability {reliability:.2f}{interval}")
+        noise = " (<= 0: the ranking is noise)" if reliability <= 0 else ""
+        parts.append(f"reliability {reliability:.2f}{interval}{noise}")
     elif _number(row.get("prefs_matchups")) is not None:
         parts.append("reliability n/a (too few matchups)")
     return Cell(text="; ".join(parts))
