@@ -20,6 +20,8 @@ def _config(args: argparse.Namespace):
         "traits",
         "capabilities",
         "capability_limit",
+        "drift_turns",
+        "drift_vector",
     ):
         value = getattr(args, name)
         if value is not None:
@@ -57,7 +59,11 @@ def _score(args: argparse.Namespace) -> None:
     model_args = parse_model_args(args.model_args)
     logs = score_model(args.model, args.persona, config, baseline=args.baseline, model_args=model_args)
     _print_summary(args.model, logs)
-    hints = {"robustness": "pass --classifier DIR (charbench classifier train)", "capabilities": "--capabilities none"}
+    hints = {
+        "robustness": "pass --classifier DIR (charbench classifier train)",
+        "capabilities": "--capabilities none",
+        "drift": "pass --classifier DIR (and --drift-turns above 0)",
+    }
     for skipped in config.skipped:
         print(f"  {skipped:<22} skipped: {hints[skipped]}")
     if not args.baseline:
@@ -120,6 +126,15 @@ def _suite_args(p: argparse.ArgumentParser) -> None:
         "(default: standard; with --small: smoke)",
     )
     p.add_argument("--capability-limit", type=int, help="questions per capability benchmark (default all; --small 24)")
+    p.add_argument(
+        "--drift-turns",
+        type=int,
+        help="bench/drift conversation turns, run when a classifier is given (default 8; --small 3; 0 skips drift)",
+    )
+    p.add_argument(
+        "--drift-vector",
+        help="persona vector for drift's activation score (default: a steered model's own; compare: its vector)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:

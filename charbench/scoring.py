@@ -36,12 +36,14 @@ class SuiteConfig:
     traits: str | None = None  # revealed_prefs trait file (default: the 144 reference words)
     capabilities: str = "standard"  # bench/capabilities tasks: "standard", "smoke", a comma list, or "none"
     capability_limit: int | None = None  # questions per benchmark (seeded subset); None = all
+    drift_turns: int = 8  # bench/drift conversation length (runs when a classifier is given); 0 = skip
+    drift_vector: str | None = None  # persona vector for drift's activation score (default: a steered model's own)
     skipped: list[str] = field(default_factory=list)
 
     @classmethod
     def small(cls, **overrides) -> SuiteConfig:
         """CPU-sized: 48 matchups over 12 traits (each plays ~8), 3 prompts, 48-token replies, 24 questions
-        of the offline capability smoke set."""
+        of the offline capability smoke set, 3-turn drift conversations."""
         from bench.revealed_prefs.dataset import DATA_DIR
 
         defaults = {
@@ -51,6 +53,7 @@ class SuiteConfig:
             "traits": portable(DATA_DIR / "traits-demo-12.txt"),
             "capabilities": "smoke",
             "capability_limit": 24,
+            "drift_turns": 3,
         }
         return cls(**{**defaults, **overrides})
 
@@ -59,6 +62,7 @@ def suite_tasks(persona: str, config: SuiteConfig, baseline: str | None) -> list
     """Every task of the run, built before anything runs: a missing dataset or classifier fails here."""
     from bench.capabilities.capabilities import capabilities
     from bench.coherence.coherence import coherence
+    from bench.drift.drift import drift
     from bench.revealed_prefs.revealed_prefs import revealed_prefs
     from bench.robustness.robustness import robustness
 
@@ -77,6 +81,21 @@ def suite_tasks(persona: str, config: SuiteConfig, baseline: str | None) -> list
         )
     elif "robustness" not in config.skipped:
         config.skipped.append("robustness")
+    if config.classifier and config.drift_turns > 0:
+        tasks.append(
+            drift(
+                persona=persona,
+                classifier=config.classifier,
+                turns=config.drift_turns,
+                n=config.prompts,
+                seed=config.seed,
+                max_tokens=config.max_tokens,
+                vector=config.drift_vector,
+                allow_weak_classifier=config.allow_weak_classifier,
+            )
+        )
+    elif "drift" not in config.skipped:
+        config.skipped.append("drift")
     if config.capabilities != "none":
         tasks.append(capabilities(tasks=config.capabilities, limit_per_task=config.capability_limit, seed=config.seed))
     elif "capabilities" not in config.skipped:
@@ -229,6 +248,8 @@ def summarize(logs: list[EvalLog]) -> list[tuple[str, str]]:
             clf = (log.eval.metadata or {}).get("classifier") or {}
             status = clf.get("status", "unknown") if isinstance(clf, dict) else "unknown"
             text = f"accuracy {'; '.join(parts)}; classifier {status}"
+        elif task.endswith("drift") and "conversations" in m:
+            text = drift_headline(m)
         elif task.endswith("capabilities") and "samples" in m:
             benchmarks = sorted({k.split("/", 1)[0] for k in m if k.endswith("/accuracy")})
             text = "; ".join(
@@ -250,6 +271,27 @@ def summarize(logs: list[EvalLog]) -> list[tuple[str, str]]:
             text = f"status {log.status}"
         lines.append((task, text))
     return lines
+
+
+def drift_headline(m: dict[str, float]) -> str:
+    """AUC and slope of each score drift has, with intervals; why the activation score is absent."""
+    parts = []
+    for name, prefix in (("text", "text_"), ("activation z", "act_")):
+        if f"{prefix}auc" in m:
+            held = (
+                "holds"
+                if m.get(f"{prefix}holds")
+                else f"falls below half of turn 1 at turn {m[f'{prefix}threshold_turn']:.0f}"
+            )
+            parts.append(
+                f"{name} AUC {m[f'{prefix}auc']:.2f} [{m[f'{prefix}auc_lo']:.2f}, {m[f'{prefix}auc_hi']:.2f}], slope "
+                f"{m[f'{prefix}slope']:+.3f} [{m[f'{prefix}slope_lo']:+.3f}, {m[f'{prefix}slope_hi']:+.3f}]/turn"
+                + (f", {held}" if f"{prefix}holds" in m else "")
+            )
+    absent = [k.split("/", 1)[1] for k in m if k.startswith("activation_absent/")]
+    if absent:
+        parts.append(f"activation absent: {'; '.join(absent)}")
+    return f"{int(m['turns'])} turns x {int(m['conversations'])} conversations: " + "; ".join(parts)
 
 
 def compare_methods(
@@ -290,6 +332,8 @@ def compare_methods(
         config.classifier = portable(quick_classifier(base, classifier_prompts, config, methods, none_class))
     # a weak classifier stops the run here, before any scoring, with what to do about it
     check_validated(config.classifier, allow_weak=config.allow_weak_classifier)
+    if config.drift_vector is None:  # one vector for every method: their activation scores share one scale
+        config.drift_vector = vector
     results = {}
     for label, model in models.items():
         baseline = None if label in ("base", "prompted") else prompted

@@ -267,3 +267,26 @@ def test_report_bad_input_exits_2(args):
         [sys.executable, "-m", "charbench.cli", "drift", "report", *args], capture_output=True, text=True
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------- the suite
+
+
+def test_the_suite_runs_drift_when_a_classifier_is_given(classifier, tiny_vector):
+    from charbench.scoring import SuiteConfig, drift_headline, suite_tasks
+
+    config = SuiteConfig.small(classifier=classifier, capabilities="none", drift_vector=tiny_vector)
+    tasks = {t.name: t for t in suite_tasks("loving", config, None)}
+    assert tasks["bench/drift"].metadata["turns"] == 3 and len(tasks["bench/drift"].dataset) == config.prompts
+    assert tasks["bench/drift"].metadata["vector"]["path"] == tiny_vector
+    assert SuiteConfig().drift_turns == 8
+    off = SuiteConfig.small(classifier=classifier, capabilities="none", drift_turns=0)
+    assert "bench/drift" not in {t.name for t in suite_tasks("loving", off, None)} and "drift" in off.skipped
+    none = SuiteConfig.small(capabilities="none")
+    assert "bench/drift" not in {t.name for t in suite_tasks("loving", none, None)} and "drift" in none.skipped
+    line = drift_headline(
+        {"turns": 3, "conversations": 2, "text_auc": 0.5, "text_auc_lo": 0.4, "text_auc_hi": 0.6}
+        | {"text_slope": -0.1, "text_slope_lo": -0.2, "text_slope_hi": 0.0, "text_holds": 0, "text_threshold_turn": 3}
+        | {"activation_absent/no persona vector": 2}
+    )
+    assert "text AUC 0.50 [0.40, 0.60]" in line and "turn 3" in line and "activation absent: no persona vector" in line
