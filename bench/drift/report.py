@@ -115,6 +115,7 @@ def plot_curves(table: pd.DataFrame, path: str | Path) -> Path:
         for (method, model), rows in table[table["score"] == score].groupby(["method", "model"], sort=False):
             line = ax.plot(rows["turn"], rows["mean"], marker="o", label=f"{method}: {model}")[0]
             ax.fill_between(rows["turn"], rows["lo"], rows["hi"], color=line.get_color(), alpha=0.2)
+        ax.set_xticks(sorted(set(table["turn"])))
         ax.set_xlabel("turn")
         ax.set_ylabel("classifier p(persona)" if score == "text" else "projection, z vs base model")
         ax.set_title(f"persona over turns ({score})")
