@@ -129,6 +129,17 @@ def test_a_fading_persona_has_a_negative_slope_and_the_right_threshold_turn(clas
     assert all(partition_of(type("P", (), {"text": s.input})) == "eval" for s in log.samples)
     facts = log.eval.metadata
     assert facts["n"] == 3 and facts["seed"] == 0 and facts["unit"] == "conversation"
+    # the leaderboard reads the same numbers back from the log: detail columns and the headline cell
+    from leaderboards.collect import build_table, collect
+    from leaderboards.headline import headlines
+
+    table, _ = build_table(collect(tmp_path))
+    row = table.iloc[0]
+    assert row["drift_turns"] == 4 and row["drift_text_auc"] == pytest.approx(m["text_auc"])
+    assert row["drift_text_threshold_turn"] == 3 and row["drift_text_turn4_hi"] == pytest.approx(m["text_turn4_hi"])
+    (headline,) = headlines(table)
+    cell = headline.rows[0][headline.columns.index("persona held over turns (AUC)")]
+    assert cell.value == pytest.approx(m["text_auc"]) and cell.text.endswith("over 4 turns")
 
 
 def test_a_persona_vector_on_a_model_without_activations_is_absent_not_zero(classifier, tiny_vector, tmp_path):
