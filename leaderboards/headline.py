@@ -141,7 +141,9 @@ def _cell(metric: Metric, row: pd.Series) -> Cell:
     if metric.value == "coh_win":
         baseline = _coherence_baseline(row)
         if baseline is None:
-            return Cell()
+            judged = [c for c in row.index if c.startswith("coh_pairs_vs_") and (_number(row[c]) or 0) > 0]
+            # pairs were judged, but the judge never gave the same verdict in both orders: no win rate
+            return Cell(text="n/a: no order-consistent verdict") if judged else Cell()
         names = (f"coh_win_vs_{baseline}", f"coh_win_vs_{baseline}_lo", f"coh_win_vs_{baseline}_hi")
     else:
         names = (metric.value, metric.lo, metric.hi)

