@@ -16,8 +16,7 @@ from bench.drift.metrics import THRESHOLD_FRACTION
 from bench.drift.scorers import drift_scorer
 from bench.drift.solvers import conversation
 from bench.models.generation import reference_generate_config
-from bench.robustness.classifier import read_labels
-from bench.robustness.validation import check_no_overlap, check_validated, classifier_facts
+from bench.robustness.validation import check_no_overlap, classifier_facts, classifier_for
 from bench.stats import BOOTSTRAP_N
 from charbench.errors import CharbenchError
 from personas import load_persona
@@ -40,13 +39,7 @@ def drift(
     load_persona(persona)  # an unknown persona fails here, before any generation
     if int(turns) < 1:
         raise CharbenchError(f"turns={turns}: a conversation needs at least 1 turn (-T turns=8 is the default)")
-    labels = read_labels(classifier)
-    if persona not in labels:
-        raise CharbenchError(
-            f"persona '{persona}' is not among the classifier's labels ({', '.join(labels)}): "
-            f"train a classifier that includes it"
-        )
-    validated = check_validated(classifier, allow_weak=allow_weak_classifier)
+    labels, validated = classifier_for(persona, classifier, allow_weak=allow_weak_classifier)
     vector_facts = check_vector(vector, persona) if vector else None
     dataset, facts = prompt_dataset(prompts, n, seed, name="drift")
     check_no_overlap(classifier, {s.metadata["prompt_sha"] for s in dataset})

@@ -12,12 +12,10 @@ from inspect_ai import Task, task
 from inspect_ai.solver import generate
 
 from bench.models.generation import reference_generate_config
-from bench.robustness.classifier import read_labels
 from bench.robustness.dataset import robustness_dataset
 from bench.robustness.scorers import persona_classifier
 from bench.robustness.solvers import prefill_turn
-from bench.robustness.validation import check_no_overlap, check_validated, classifier_facts
-from charbench.errors import CharbenchError
+from bench.robustness.validation import check_no_overlap, classifier_facts, classifier_for
 
 
 @task(name="bench/robustness")
@@ -31,13 +29,7 @@ def robustness(
     max_tokens: int = 512,
     allow_weak_classifier: bool = False,
 ) -> Task:
-    labels = read_labels(classifier)
-    if persona not in labels:
-        raise CharbenchError(
-            f"persona '{persona}' is not among the classifier's labels ({', '.join(labels)}): "
-            f"train a classifier that includes it"
-        )
-    validated = check_validated(classifier, allow_weak=allow_weak_classifier)
+    labels, validated = classifier_for(persona, classifier, allow_weak=allow_weak_classifier)
     dataset, facts = robustness_dataset(split, prompts, n, seed)
     check_no_overlap(classifier, {s.metadata["prompt_sha"] for s in dataset})
     return Task(

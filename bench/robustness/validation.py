@@ -219,3 +219,17 @@ def evaluate(classifier: str | Path, data: str | Path | None = None, seed: int =
         notes.append(f"no texts for label(s) {', '.join(missing)}: scored over the {len(present)} labels present")
     scores["source"] = path.name if not data else str(data)
     return scores, notes
+
+
+def classifier_for(persona: str, classifier: str, allow_weak: bool = False) -> tuple[list[str], bool]:
+    """(labels, validated) of a classifier a task will score `persona` with: one that does not know the
+    persona, or is weak without `allow_weak`, is a one-line error before any generation."""
+    from bench.robustness.classifier import read_labels
+
+    labels = read_labels(classifier)
+    if persona not in labels:
+        raise CharbenchError(
+            f"persona '{persona}' is not among the classifier's labels ({', '.join(labels)}): "
+            f"train a classifier that includes it"
+        )
+    return labels, check_validated(classifier, allow_weak=allow_weak)
