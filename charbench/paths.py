@@ -1,6 +1,7 @@
 """Where charbench keeps things on disk, in one place."""
 
 import os
+import re
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +43,8 @@ def portable(path: str | Path) -> str:
         return str(path)
 
 
-_ABSOLUTE = None
+# a "/" that starts the text or follows a separator (not a word character, and not "://")
+_ABSOLUTE = re.compile(r"(?:(?<=^)|(?<=[\s/=(,'\"\[]))(?<!:/)/(?!/)[^\s,'\"()\[\]]+")
 
 
 def shown(text: str, *roots: str | Path) -> str:
@@ -52,13 +54,6 @@ def shown(text: str, *roots: str | Path) -> str:
     is shown relative to the first that holds it; any other (a model cache, another machine's home)
     by its last component: `charbench/steer/0.2//home/me/x.safetensors` -> `charbench/steer/0.2/x.safetensors`.
     """
-    import os
-    import re
-
-    global _ABSOLUTE
-    if _ABSOLUTE is None:
-        # a "/" that starts the text or follows a separator (not a word character, and not "://")
-        _ABSOLUTE = re.compile(r"(?:(?<=^)|(?<=[\s/=(,'\"\[]))(?<!:/)/(?!/)[^\s,'\"()\[\]]+")
     bases = [Path(r).expanduser().resolve() for r in (*roots, REPO_ROOT, Path.cwd())]
 
     def relative(match: re.Match) -> str:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 import re
 
 import pandas as pd
 
 from leaderboards.collect import RunLogs
 from leaderboards.headline import METHOD_ORDER, METRICS
+from leaderboards.headline import number as _num
 
 
 def _png(fig) -> str:
@@ -43,14 +43,6 @@ def _pyplot():
 
 def _order(methods) -> list[str]:
     return sorted(methods, key=lambda m: (METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER), m))
-
-
-def _num(value) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
 
 
 def _bars(ax, labels: list[str], values: list, los: list, his: list, colors=None) -> None:

@@ -116,7 +116,8 @@ class Headline:
     rows: list[list[Cell]] = field(default_factory=list)
 
 
-def _number(value: object) -> float | None:
+def number(value: object) -> float | None:
+    """A cell as a float, None for empty, NaN or text (the headline and the figures read cells alike)."""
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -129,7 +130,7 @@ def _coherence_baseline(row: pd.Series) -> str | None:
     found = sorted(
         c.removeprefix("coh_win_vs_")
         for c in row.index
-        if c.startswith("coh_win_vs_") and not c.endswith(("_lo", "_hi")) and _number(row[c]) is not None
+        if c.startswith("coh_win_vs_") and not c.endswith(("_lo", "_hi")) and number(row[c]) is not None
     )
     for preferred in BASELINE_ORDER:
         if preferred in found:
@@ -141,13 +142,13 @@ def _cell(metric: Metric, row: pd.Series) -> Cell:
     if metric.value == "coh_win":
         baseline = _coherence_baseline(row)
         if baseline is None:
-            judged = [c for c in row.index if c.startswith("coh_pairs_vs_") and (_number(row[c]) or 0) > 0]
+            judged = [c for c in row.index if c.startswith("coh_pairs_vs_") and (number(row[c]) or 0) > 0]
             # pairs were judged, but the judge never gave the same verdict in both orders: no win rate
             return Cell(text="n/a: no order-consistent verdict") if judged else Cell()
         names = (f"coh_win_vs_{baseline}", f"coh_win_vs_{baseline}_lo", f"coh_win_vs_{baseline}_hi")
     else:
         names = (metric.value, metric.lo, metric.hi)
-    value, lo, hi = (_number(row.get(n)) for n in names)
+    value, lo, hi = (number(row.get(n)) for n in names)
     if value is None:
         if row["method"] == "base" and metric.value in ("prefs_target_shift", "cap_delta_vs_base"):
             return Cell(text="reference", note="the other rows are measured against this one")
@@ -155,8 +156,8 @@ def _cell(metric: Metric, row: pd.Series) -> Cell:
     fmt = metric.template.format
     interval = f"[{fmt(lo)}, {fmt(hi)}]" if lo is not None and hi is not None else "[no interval]"
     against = f" vs {baseline}" if metric.value == "coh_win" else ""
-    if metric.value == "drift_text_auc" and _number(row.get("drift_turns")) is not None:
-        against = f" over {_number(row.get('drift_turns')):.0f} turns"
+    if metric.value == "drift_text_auc" and number(row.get("drift_turns")) is not None:
+        against = f" over {number(row.get('drift_turns')):.0f} turns"
     return Cell(text=f"{fmt(value)} {interval}{against}", value=value, lo=lo, hi=hi, note=interval + against)
 
 
@@ -170,13 +171,13 @@ def trust_cell(row: pd.Series) -> Cell:
     status = row.get("classifier_status")
     if isinstance(status, str) and status:
         parts.append(f"classifier {status}")
-    reliability = _number(row.get("prefs_reliability"))
+    reliability = number(row.get("prefs_reliability"))
     if reliability is not None:
-        lo, hi = _number(row.get("prefs_reliability_lo")), _number(row.get("prefs_reliability_hi"))
+        lo, hi = number(row.get("prefs_reliability_lo")), number(row.get("prefs_reliability_hi"))
         interval = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else ""
         noise = " (<= 0: the ranking is noise)" if reliability <= 0 else ""
         parts.append(f"reliability {reliability:.2f}{interval}{noise}")
-    elif _number(row.get("prefs_matchups")) is not None:
+    elif number(row.get("prefs_matchups")) is not None:
         parts.append("reliability n/a (too few matchups)")
     return Cell(text="; ".join(parts))
 
