@@ -92,7 +92,13 @@ def build_table(
     condition, traits, prompt set, seed policy); otherwise the cell stays empty and
     `prefs_vs_base` says why, unless `force`, which computes it and labels it FORCED.
     """
-    from bench.revealed_prefs.compare import comparable, compare_frames, log_facts, matches_from_log
+    from bench.revealed_prefs.compare import (
+        comparable,
+        compare_frames,
+        log_facts,
+        matches_from_log,
+        persona_targets,
+    )
     from bench.robustness.report import rows_from_logs, split_scores
 
     full = _FullLogs()
@@ -153,7 +159,7 @@ def build_table(
                         matches_from_log(full(reference))[0],
                         matches_from_log(full(run.prefs))[0],
                         n=bootstrap,
-                        targets=_targets(run.persona),
+                        targets=persona_targets(run.persona, missing_ok=True),
                     )
                     shifts[(run.base, run.persona, run.method)] = result
                     row.update(
@@ -187,17 +193,6 @@ def build_table(
             )
         rows.append(row)
     return pd.DataFrame(rows), shifts
-
-
-def _targets(persona: str) -> list[str] | None:
-    """The persona's target traits; None for a persona this machine has no file for."""
-    from bench.revealed_prefs.compare import persona_targets
-    from personas import PersonaError
-
-    try:
-        return persona_targets(persona)
-    except PersonaError:
-        return None
 
 
 def _target_cells(target: dict | None) -> dict[str, object]:

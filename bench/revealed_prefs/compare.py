@@ -207,11 +207,17 @@ def log_persona(log: EvalLog) -> str | None:
     return (log.eval.metadata or {}).get("persona") or describe_model(log.eval.model)["persona"]
 
 
-def persona_targets(persona: str | None) -> list[str] | None:
-    """The persona's target traits (None when no persona is known)."""
-    from personas import load_persona
+def persona_targets(persona: str | None, missing_ok: bool = False) -> list[str] | None:
+    """The persona's target traits (None when no persona is known, or, with `missing_ok`, when this
+    machine has no file for a persona named in a log: that only loses the target-trait line)."""
+    from personas import PersonaError, load_persona
 
-    return None if persona is None else list(load_persona(persona).target_traits)
+    try:
+        return None if persona is None else list(load_persona(persona).target_traits)
+    except PersonaError:
+        if missing_ok:
+            return None
+        raise
 
 
 def target_line(target: dict | None, persona: str | None) -> str:
@@ -244,16 +250,10 @@ def compare_logs(
     differ = comparable(log_facts(log_a), log_facts(log_b), force=force)
     a, model_a = matches_from_log(log_a)
     b, model_b = matches_from_log(log_b)
-    if persona is None:  # inferred from the log: a persona file this machine lacks only loses the target line
-        from personas import PersonaError
-
-        persona = log_persona(log_b)
-        try:
-            targets = persona_targets(persona)
-        except PersonaError:
-            persona, targets = None, None
-    else:
-        targets = persona_targets(persona)
+    explicit = persona is not None
+    persona = persona or log_persona(log_b)
+    targets = persona_targets(persona, missing_ok=not explicit)
+    persona = persona if targets is not None else None
     result = compare_frames(a, b, n=n, seed=seed, targets=targets)
     lo, hi = result["spearman_ci"]
     slo, shi = result["spread_change_ci"]
