@@ -115,12 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
-    from charbench import (
+    from charbench import (  # noqa: I001
         capabilities_cli,
         classifier_cli,
         drift_cli,
         judge_cli,
         prefs_cli,
+        run_cli,
         score_cli,
         steer_cli,
         train_cli,
@@ -133,6 +134,7 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
         classifier_cli.register,
         capabilities_cli.register,
         drift_cli.register,
+        run_cli.register,
         score_cli.register,
         train_cli.register,
     ]

@@ -14,12 +14,13 @@ from pathlib import Path
 from inspect_ai import Task
 from inspect_ai.log import EvalLog
 
-from bench.logs import log_metrics
 from bench.models.generation import server_extra_body
 from bench.models.specs import describe_model
 from bench.robustness.validation import check_validated
 from charbench.errors import CharbenchError
 from charbench.paths import portable, results_dir, slug
+from experiments.checks import checkpoint_dir, train_eval_overlap, warn_overlap  # noqa: F401  (re-exported)
+from experiments.summary import drift_headline, summarize  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -164,134 +165,6 @@ def score_model(
     if not success:
         raise CharbenchError(f"scoring {model} did not finish: re-run the same command to resume ({log_dir})")
     return logs
-
-
-def checkpoint_dir(model: str) -> str | None:
-    """The local checkpoint behind an Inspect model name (charbench/ft/<dir>[:<subfolder>], vllm/<dir>,
-    vllm/<base>:<adapter dir>, hf/<dir>, ...)."""
-    from bench.models.loader import adapter_subfolder
-    from bench.models.specs import parse_model_name
-
-    name = model.split("/", 1)[1] if "/" in model else model
-    if model.startswith("charbench/"):
-        try:
-            name = parse_model_name(name).base
-            name = str(adapter_subfolder(name) or name)
-        except CharbenchError:
-            return None
-    elif model.startswith("vllm/") and ":" in name and not Path(name).exists():
-        name = name.rpartition(":")[2]  # Inspect's spelling for a LoRA adapter on a base model
-    return name if Path(name).expanduser().is_dir() else None
-
-
-def train_eval_overlap(model: str, tasks: list[Task]) -> dict[str, dict]:
-    """Per task: how many of its samples' prompts the checkpoint was trained on (by text hash).
-
-    Reads `charbench_prompts.json`, written by every training stage; a model without one (hub models,
-    checkpoints trained elsewhere) cannot be checked and gives {}.
-    """
-    from trainers.provenance import trained_prompts
-
-    directory = checkpoint_dir(model)
-    trained = {r["sha"]: r for r in trained_prompts(directory)} if directory else {}
-    if not trained:
-        return {}
-    overlap = {}
-    for task in tasks:
-        shas = {(s.metadata or {}).get("prompt_sha") for s in task.dataset} - {None}
-        seen = shas & set(trained)
-        if seen:
-            overlap[task.name] = {
-                "prompts": len(shas),
-                "trained_on": len(seen),
-                "stages": sorted({trained[sha]["stage"] for sha in seen}),
-                "ids": sorted(trained[sha]["id"] for sha in seen)[:20],
-            }
-    return overlap
-
-
-def warn_overlap(model: str, overlap: dict[str, dict]) -> None:
-    """Loud on stderr; the same facts go into every log's metadata (`train_eval_overlap`)."""
-    import sys
-
-    for task, facts in overlap.items():
-        print(
-            f"WARNING: {model} was trained on {facts['trained_on']} of the {facts['prompts']} prompts of "
-            f"{task} (stages: {', '.join(facts['stages'])}): its {task} numbers are not held-out. "
-            "Recorded in the log as train_eval_overlap.",
-            file=sys.stderr,
-        )
-
-
-def summarize(logs: list[EvalLog]) -> list[tuple[str, str]]:
-    """(task, one-line headline with intervals and counts) for printing."""
-    lines = []
-    for log in logs:
-        m = log_metrics(log)
-        task = log.eval.task
-        if task.endswith("revealed_prefs") and "spread" in m:
-            top = [k.split("_", 1)[1] for k in sorted(m) if k.startswith("top0")][:3]
-            text = (
-                f"spread {m['spread']:.0f} [{m['spread_lo']:.0f}, {m['spread_hi']:.0f}] "
-                f"(noise-corrected {m.get('spread_corrected', float('nan')):.0f}, coin-flip floor "
-                f"{m.get('spread_null', float('nan')):.0f}), reliability {m.get('reliability', float('nan')):.2f} "
-                f"[{m.get('reliability_lo', float('nan')):.2f}, {m.get('reliability_hi', float('nan')):.2f}], "
-                f"valid {int(m['valid'])}/{int(m['matchups'])}, invalid {m['invalid_rate']:.1%}, top: {', '.join(top)}"
-            )
-        elif task.endswith("robustness") and "normal_accuracy" in m:
-            parts = [
-                f"{split} {m[f'{split}_accuracy']:.2f} [{m[f'{split}_accuracy_lo']:.2f}, "
-                f"{m[f'{split}_accuracy_hi']:.2f}] (n={int(m[f'{split}_n'])})"
-                for split in ("normal", "adversarial", "multiturn")
-                if f"{split}_accuracy" in m and f"{split}_accuracy_lo" in m
-            ]
-            clf = (log.eval.metadata or {}).get("classifier") or {}
-            status = clf.get("status", "unknown") if isinstance(clf, dict) else "unknown"
-            text = f"accuracy {'; '.join(parts)}; classifier {status}"
-        elif task.endswith("drift") and "conversations" in m:
-            text = drift_headline(m)
-        elif task.endswith("capabilities") and "samples" in m:
-            benchmarks = sorted({k.split("/", 1)[0] for k in m if k.endswith("/accuracy")})
-            text = "; ".join(
-                f"{b} {m[f'{b}/accuracy']:.2f} [{m[f'{b}/accuracy_lo']:.2f}, {m[f'{b}/accuracy_hi']:.2f}] "
-                f"(n={int(m[f'{b}/n'])}, unparsed {int(m[f'{b}/unparsed'])})"
-                for b in benchmarks
-            )
-        elif task.endswith("coherence") and "pairs" in m:
-            win = (
-                f"{m['win_rate']:.2f} [{m['win_rate_lo']:.2f}, {m['win_rate_hi']:.2f}]"
-                if "win_rate" in m
-                else "n/a (no consistent pair)"
-            )
-            text = (
-                f"win rate {win} over {int(m['wins'] + m['losses'])} consistent of {int(m['pairs'])} pairs, "
-                f"consistency {m['consistency_rate']:.2f}, invalid {m['invalid_rate']:.1%}"
-            )
-        else:
-            text = f"status {log.status}"
-        lines.append((task, text))
-    return lines
-
-
-def drift_headline(m: dict[str, float]) -> str:
-    """AUC and slope of each score drift has, with intervals; why the activation score is absent."""
-    parts = []
-    for name, prefix in (("text", "text_"), ("activation z", "act_")):
-        if f"{prefix}auc" in m:
-            held = (
-                "holds"
-                if m.get(f"{prefix}holds")
-                else f"falls below half of turn 1 at turn {m[f'{prefix}threshold_turn']:.0f}"
-            )
-            parts.append(
-                f"{name} AUC {m[f'{prefix}auc']:.2f} [{m[f'{prefix}auc_lo']:.2f}, {m[f'{prefix}auc_hi']:.2f}], slope "
-                f"{m[f'{prefix}slope']:+.3f} [{m[f'{prefix}slope_lo']:+.3f}, {m[f'{prefix}slope_hi']:+.3f}]/turn"
-                + (f", {held}" if f"{prefix}holds" in m else "")
-            )
-    absent = [k.split("/", 1)[1] for k in m if k.startswith("activation_absent/")]
-    if absent:
-        parts.append(f"activation absent: {'; '.join(absent)}")
-    return f"{int(m['turns'])} turns x {int(m['conversations'])} conversations: " + "; ".join(parts)
 
 
 def compare_methods(

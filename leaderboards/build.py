@@ -27,7 +27,7 @@ from leaderboards.collect import build_table as _build_table
 from leaderboards.collect import collect
 from leaderboards.figures import detail_figures, question_figures
 
-IDENTITY = ["base", "persona", "method", "model"]
+IDENTITY = ["base", "persona", "method", "kind", "model"]
 # detail tables, one per task, by column prefix; a column no prefix claims goes to "other"
 DETAIL_GROUPS = (
     ("revealed preferences", ("prefs_",)),
@@ -41,6 +41,7 @@ TEXT_COLUMNS = {
     "base",
     "persona",
     "method",
+    "kind",
     "model",
     "prefs_judge",
     "classifier",
@@ -251,10 +252,21 @@ def build_leaderboard(
 ) -> list[Path]:
     log_dir = log_dir or str(results_dir() / "logs")
     if not Path(log_dir).is_dir():
-        raise CharbenchError(f"log directory {log_dir} does not exist: run `charbench score` or `inspect eval` first")
+        raise CharbenchError(
+            f"log directory {log_dir} does not exist: name an experiment directory (charbench run writes "
+            "results/<experiment>) or a directory of Inspect logs"
+        )
     runs = collect(log_dir)
     if not runs:
         raise CharbenchError(f"no successful bench logs in {log_dir}")
+    if (Path(log_dir) / "spec.yaml").is_file():  # an experiment: its leaderboard lives beside its logs
+        root = Path(log_dir)
+        csv, markdown, html_path = (
+            csv or root / "leaderboard.csv",
+            markdown or root / "leaderboard.md",
+            html_path or root / "index.html",
+        )
+        log_dir = str(root / "logs")
     table, shifts = _build_table(runs, force=force)
     n_logs = sum(
         (r.prefs is not None) + (r.robustness is not None) + (r.capabilities is not None) + len(r.coherence)

@@ -1,5 +1,13 @@
 """Turn a directory of Inspect logs into one table: rows = base model x persona x method.
 
+A log written by `charbench run` carries its row as the spec declared it (`row` metadata: base label,
+persona, method label, kind), and that is the row, whatever the model's name; in an experiment
+directory only the logs its `rows*.json` manifests name are read, so the base row that shifts are
+measured against is the experiment's declared one, never the newest file on disk. A log from a plain
+`inspect eval` is placed by its model name (`describe_model`: an adapter's base from its
+`adapter_config.json`). The base method's persona-independent logs (`persona: null`) serve the base
+row of every persona on that base.
+
 Nothing is recomputed from anything but the logs: headline metrics come from each log's results,
 and the quantities that span logs (Spearman against the base model's ranking, macro-F1 across
 personas) are recomputed from the per-sample scores stored in them.
@@ -26,6 +34,7 @@ class RunLogs:
     persona: str
     method: str
     model: str
+    kind: str = ""  # base | prompted | steered | fine-tuned (the method label may be anything)
     prefs: EvalLog | None = None
     robustness: EvalLog | None = None
     capabilities: EvalLog | None = None
@@ -33,42 +42,86 @@ class RunLogs:
     coherence: dict[str, EvalLog] = field(default_factory=dict)  # baseline method -> log
 
 
-def _identity(log: EvalLog, log_dir: str | Path) -> tuple[str, str, str]:
-    """(base, persona, method), with machine paths in a local base's name made relative (`shown`)."""
+KINDS = ("base", "prompted", "steered", "fine-tuned")
+
+
+def _identity(log: EvalLog, log_dir: str | Path) -> tuple[str, str | None, str, str]:
+    """(base, persona, method, kind): declared by the spec when the log has a `row`, else from the
+    model name, with machine paths in a local base's name made relative (`shown`)."""
     meta = log.eval.metadata or {}
+    row = meta.get("row")
+    if isinstance(row, dict) and row.get("base") and row.get("method"):
+        return str(row["base"]), row.get("persona"), str(row["method"]), str(row.get("kind") or row["method"])
     info = describe_model(log.eval.model)
     persona = meta.get("persona") or log.eval.task_args.get("persona") or info["persona"] or "-"
     base = shown(meta.get("base") or info["base"] or "?", log_dir)
-    return base, persona, meta.get("method") or info["method"]
+    method = meta.get("method") or info["method"]
+    return base, persona, method, method if method in KINDS else "?"
+
+
+def _manifest_logs(log_dir: Path) -> set[str] | None:
+    """The log file names an experiment's manifests list (None: not an experiment directory)."""
+    import json
+
+    root = log_dir.parent if log_dir.name == "logs" else log_dir
+    manifests = sorted(root.glob("rows*.json"))
+    if not manifests:
+        return None
+    return {entry["log"] for m in manifests for entry in json.loads(m.read_text())}
+
+
+def logs_dir(path: str | Path) -> Path:
+    """An experiment directory's `logs/`, or the directory itself."""
+    path = Path(path)
+    return path / "logs" if (path / "logs").is_dir() and (path / "spec.yaml").is_file() else path
 
 
 def collect(log_dir: str | Path) -> dict[tuple[str, str, str], RunLogs]:
-    """The newest successful log per task and row; names carry no absolute path of the machine that
-    wrote the logs (vector files, local checkpoints: relative to the log dir or repo, else file names)."""
+    """The log of each task per row (in an experiment: the one its manifest names; elsewhere the newest
+    successful one); names carry no absolute path of the machine that wrote the logs (vector files,
+    local checkpoints: relative to the log dir or repo, else file names)."""
+    log_dir = logs_dir(log_dir)
+    listed = _manifest_logs(log_dir)
     runs: dict[tuple[str, str, str], RunLogs] = {}
+    shared: list[tuple[tuple[str, str, str], EvalLog]] = []
     infos = sorted(list_eval_logs(str(log_dir), recursive=True), key=lambda i: i.mtime or 0)
     for info in infos:
+        if listed is not None and Path(info.name).name not in listed:
+            continue
         log = read_eval_log(info, header_only=True)
         if log.status != "success":
             continue
-        key = _identity(log, log_dir)
-        run = runs.setdefault(key, RunLogs(*key, model=shown(log.eval.model, log_dir)))
-        task = log.eval.task
-        if task.endswith("revealed_prefs"):
-            run.prefs = log
-        elif task.endswith("robustness"):
-            run.robustness = log
-        elif task.endswith("capabilities"):
-            run.capabilities = log
-        elif task.endswith("drift"):
-            run.drift = log
-        elif task.endswith("coherence"):
-            baseline = (log.eval.metadata or {}).get("baseline_method")
-            if baseline is None:
-                roles = log.eval.model_roles or {}
-                baseline = describe_model(roles["baseline"].model)["method"] if "baseline" in roles else "log"
-            run.coherence[baseline] = log
+        base, persona, method, kind = _identity(log, log_dir)
+        if persona is None:  # the base row's persona-independent evals: every persona's table reads them
+            shared.append(((base, method, kind), log))
+            continue
+        _place(runs, (base, persona, method), kind, log, log_dir)
+    personas_of: dict[str, set[str]] = {}
+    for base, persona, _ in runs:
+        personas_of.setdefault(base, set()).add(persona)
+    for (base, method, kind), log in shared:
+        for persona in sorted(personas_of.get(base) or {"-"}):
+            _place(runs, (base, persona, method), kind, log, log_dir)
     return runs
+
+
+def _place(runs: dict, key: tuple[str, str, str], kind: str, log: EvalLog, log_dir: Path) -> None:
+    run = runs.setdefault(key, RunLogs(*key, model=shown(log.eval.model, log_dir), kind=kind))
+    task = log.eval.task
+    if task.endswith("revealed_prefs"):
+        run.prefs = log
+    elif task.endswith("robustness"):
+        run.robustness = log
+    elif task.endswith("capabilities"):
+        run.capabilities = log
+    elif task.endswith("drift"):
+        run.drift = log
+    elif task.endswith("coherence"):
+        baseline = (log.eval.metadata or {}).get("baseline_method")
+        if baseline is None:
+            roles = log.eval.model_roles or {}
+            baseline = describe_model(roles["baseline"].model)["method"] if "baseline" in roles else "log"
+        run.coherence[baseline] = log
 
 
 class _FullLogs:
@@ -106,9 +159,9 @@ def build_table(
     base_prefs: dict[str, EvalLog] = {}
     base_capabilities: dict[str, EvalLog] = {}
     for run in runs.values():
-        if run.method == "base" and run.prefs is not None:
+        if run.kind == "base" and run.prefs is not None:
             base_prefs[run.base] = run.prefs
-        if run.method == "base" and run.capabilities is not None:
+        if run.kind == "base" and run.capabilities is not None:
             base_capabilities[run.base] = run.capabilities
     # macro-F1 over personas, for methods whose robustness logs cover every classifier label
     coverage: dict[tuple[str, str], list[EvalLog]] = {}
@@ -126,7 +179,13 @@ def build_table(
             macro[key] = {r["split"]: r for r in split_scores(frame, sorted(labels - {"none"}))}
     rows, shifts = [], {}
     for run in sorted(runs.values(), key=lambda r: (r.base, r.persona, r.method)):
-        row: dict[str, object] = {"base": run.base, "persona": run.persona, "method": run.method, "model": run.model}
+        row: dict[str, object] = {
+            "base": run.base,
+            "persona": run.persona,
+            "method": run.method,
+            "kind": run.kind,
+            "model": run.model,
+        }
         if run.prefs is not None:
             m = log_metrics(run.prefs)
             row.update(
@@ -147,7 +206,7 @@ def build_table(
                 prefs_judge_status=_judge_status(m),
             )
             reference = base_prefs.get(run.base)
-            if reference is not None and run.method != "base":
+            if reference is not None and run.kind != "base":
                 differ = comparable(log_facts(full(reference)), log_facts(full(run.prefs)), force=True)
                 row["prefs_vs_base"] = (
                     "comparable" if not differ else f"{'FORCED' if force else 'not comparable'}: {', '.join(differ)}"
@@ -284,7 +343,7 @@ def _capability_cells(run: RunLogs, base: EvalLog | None, full: _FullLogs) -> di
                 f"cap_{task}_unparsed": m.get(f"{task}/unparsed"),
             }
         )
-    if base is not None and run.method != "base":
+    if base is not None and run.kind != "base":
         overall = mean_delta(full(run.capabilities), full(base))
         if overall is not None:
             cells.update(

@@ -160,7 +160,11 @@ def question_figures(table: pd.DataFrame, runs: dict[tuple[str, str, str], RunLo
         for question, column, xlabel, reference in AGAINST_BASE:
             metric = metrics[column]
             png = _metric_figure(
-                rows[rows["method"] != "base"], column, (metric.lo, metric.hi), f"{xlabel}, 95% CI", reference
+                rows[rows["kind" if "kind" in rows else "method"] != "base"],
+                column,
+                (metric.lo, metric.hi),
+                f"{xlabel}, 95% CI",
+                reference,
             )
             found.append((f"{question}: {where}", png))
         robust = _robustness_figure(rows, runs)
@@ -261,3 +265,8 @@ def detail_figures(runs: dict[tuple[str, str, str], RunLogs], shifts: dict) -> l
             fig.tight_layout()
             figures.append((f"Top trait shifts vs base: {persona} on {base}, {run.method}", _png(fig)))
     return figures
+
+
+def _kinds(rows: pd.DataFrame) -> pd.Series:
+    """Each row's method kind (declared rows label methods freely; older tables have no kind column)."""
+    return rows["kind"] if "kind" in rows else rows["method"]

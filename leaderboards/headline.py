@@ -150,7 +150,7 @@ def _cell(metric: Metric, row: pd.Series) -> Cell:
         names = (metric.value, metric.lo, metric.hi)
     value, lo, hi = (number(row.get(n)) for n in names)
     if value is None:
-        if row["method"] == "base" and metric.value in ("prefs_target_shift", "cap_delta_vs_base"):
+        if _kind(row) == "base" and metric.value in ("prefs_target_shift", "cap_delta_vs_base"):
             return Cell(text="reference", note="the other rows are measured against this one")
         return Cell()
     fmt = metric.template.format
@@ -159,6 +159,12 @@ def _cell(metric: Metric, row: pd.Series) -> Cell:
     if metric.value == "drift_text_auc" and number(row.get("drift_turns")) is not None:
         against = f" over {number(row.get('drift_turns')):.0f} turns"
     return Cell(text=f"{fmt(value)} {interval}{against}", value=value, lo=lo, hi=hi, note=interval + against)
+
+
+def _kind(row: pd.Series) -> str:
+    """The row's method kind (declared rows may label methods freely: `dpo`, `dpo+introspection`)."""
+    kind = row.get("kind")
+    return str(kind) if isinstance(kind, str) and kind not in ("", "?") else str(row["method"])
 
 
 def trust_cell(row: pd.Series) -> Cell:
@@ -193,7 +199,8 @@ def headlines(table: pd.DataFrame) -> list[Headline]:
     for base, group in table.groupby("base", sort=True):
         headline = Headline(base=str(base), columns=columns)
         order = {m: i for i, m in enumerate(METHOD_ORDER)}
-        group = group.assign(_order=group["method"].map(lambda m: order.get(m, len(order)))).sort_values(
+        kinds = group.apply(_kind, axis=1) if len(group) else group["method"]
+        group = group.assign(_order=kinds.map(lambda m: order.get(m, len(order)))).sort_values(
             ["persona", "_order", "method"]
         )
         rows = [

@@ -43,15 +43,15 @@ def test_the_pipeline_releases_generation_between_stages(monkeypatch, tmp_path):
     def stage(name, result=None):
         def run(*args, **kwargs):
             calls.append(name)
-            if name == "merge":
-                path = tmp_path / f"merged-{calls.count('merge')}"
+            if name in ("merge", "combine"):
+                path = tmp_path / f"{name}-{calls.count(name)}"
                 path.mkdir()
                 return path
             return result
 
         return run
 
-    for name in ("distill", "train_dpo", "merge", "introspect", "train_sft", "release_generation"):
+    for name in ("distill", "train_dpo", "merge", "combine", "introspect", "train_sft", "release_generation"):
         monkeypatch.setattr(pipeline, name, stage(name, tmp_path / name))
     monkeypatch.setattr("charbench.scoring.score_model", stage("score", []))
     config = pipeline.PipelineConfig.from_dict(
@@ -60,7 +60,8 @@ def test_the_pipeline_releases_generation_between_stages(monkeypatch, tmp_path):
     pipeline.run_pipeline(config)
     release = "release_generation"
     assert calls == [
-        "distill", release, "train_dpo", "merge", release, "introspect", release, "train_sft", "merge", release, "score"
+        "distill", release, "train_dpo", "merge", release, "introspect", release, "train_sft", "combine", release,
+        "score",
     ]  # fmt: skip
 
 

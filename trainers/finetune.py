@@ -413,3 +413,73 @@ def _write_merged(adapter: str, target: Path) -> None:
     )
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
+
+
+# The reference's published persona adapter: its DPO adapter and its introspection SFT adapter combined
+# into one LoRA on the base model by PEFT's add_weighted_adapter, "linear", weights 1.0 and 0.25
+# (`tools/merge_loras.py` in maiush/OpenCharacterTraining).
+REFERENCE_COMBINATION = {"weights": (1.0, 0.25), "combination_type": "linear"}
+
+
+def combine(
+    adapters: list[str],
+    out: str,
+    weights: tuple[float, ...] = REFERENCE_COMBINATION["weights"],
+    combination_type: str = REFERENCE_COMBINATION["combination_type"],
+) -> Path:
+    """One LoRA adapter on the first adapter's base from a weighted combination of `adapters`.
+
+    PEFT's "linear" combination (the reference's) sums the adapters' factors scaled by sqrt(weight), so
+    it is a weighted sum of the deltas only up to cross terms; "cat" gives the exact weighted sum at the
+    sum of the ranks. The weights and the type are recorded in `charbench_combine.json` beside the
+    adapter, so a `dpo+introspection` row says what it is.
+    """
+    if len(adapters) != len(weights):
+        raise CharbenchError(f"combine: {len(adapters)} adapters but {len(weights)} weights")
+    for adapter in adapters:
+        if not (Path(adapter) / "adapter_config.json").is_file():
+            raise CharbenchError(f"{adapter} is not a LoRA adapter directory (no adapter_config.json)")
+    target = Path(out)
+    with _main_process_writes() as writer:
+        if writer:
+            _write_combined(adapters, target, weights, combination_type)
+    return target
+
+
+def _write_combined(adapters: list[str], target: Path, weights: tuple[float, ...], combination_type: str) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from bench.models.loader import adapter_base, resolve_source
+    from trainers.provenance import copy_trained_prompts
+
+    base = adapter_base(str(Path(adapters[0]).resolve()))
+    assert base is not None
+    model = AutoModelForCausalLM.from_pretrained(resolve_source(base), dtype=torch.float32)
+    names = [f"a{i}" for i in range(len(adapters))]
+    model = PeftModel.from_pretrained(model, adapters[0], adapter_name=names[0])
+    for name, adapter in zip(names[1:], adapters[1:]):
+        model.load_adapter(adapter, adapter_name=name)
+    model.add_weighted_adapter(
+        adapters=names, weights=list(weights), adapter_name="combined", combination_type=combination_type
+    )
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial, selected_adapters=["combined"], safe_serialization=True)
+    for file in (partial / "combined").iterdir():  # PEFT puts a non-default adapter in a subfolder
+        file.rename(partial / file.name)
+    (partial / "combined").rmdir()
+    config = json.loads((partial / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = base  # the base the first adapter was trained on
+    (partial / "adapter_config.json").write_text(json.dumps(config, indent=2))
+    copy_trained_prompts(Path(adapters[-1]), partial)  # the last stage's record holds the earlier ones
+    record = {
+        "adapters": [str(Path(a).resolve()) for a in adapters],
+        "weights": list(weights),
+        "combination_type": combination_type,
+        "base": base,
+    }
+    (partial / "charbench_combine.json").write_text(json.dumps(record, indent=2))
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)

@@ -1,4 +1,9 @@
-"""`charbench train all`: distill -> dpo -> merge -> introspect -> sft -> merge -> score.
+"""`charbench train all`: distill -> dpo -> merge -> introspect -> sft -> combine -> score.
+
+The final model is the reference's: one LoRA adapter on the base, its DPO adapter and its introspection
+SFT adapter (trained on the DPO-merged model) combined with weights 1.0 and 0.25 (`combine_weights`,
+`combination_type`; `combine_weights: null` merges the SFT adapter into the DPO-merged model instead).
+`dpo-adapter/` is the DPO-only model, `persona-adapter/` (or `final/`) the DPO + introspection one.
 
 One YAML file (or CLI flags) holds every setting; the resolved config is written next to the final
 checkpoint, and the checkpoint is scored by the same bench tasks as every other method. Between
@@ -17,7 +22,7 @@ import yaml
 from charbench.errors import CharbenchError
 from trainers.backend import release_generation
 from trainers.distill import DistillConfig, distill
-from trainers.finetune import DPOSettings, SFTSettings, merge, train_dpo, train_sft
+from trainers.finetune import REFERENCE_COMBINATION, DPOSettings, SFTSettings, combine, merge, train_dpo, train_sft
 from trainers.introspect import IntrospectConfig, introspect
 
 
@@ -35,6 +40,9 @@ class PipelineConfig:
     turns: int = 10
     seed: int = 0
     min_distinct: float = 0.9  # trainers.diversity.MIN_DISTINCT: the collapse stop of both data stages
+    # the final adapter: DPO and SFT adapters combined with these weights (the reference's), or None: merge
+    combine_weights: tuple[float, float] | None = REFERENCE_COMBINATION["weights"]
+    combination_type: str = REFERENCE_COMBINATION["combination_type"]
     dpo: DPOSettings = field(default_factory=DPOSettings)
     sft: SFTSettings = field(default_factory=SFTSettings)
     score: dict = field(default_factory=dict)  # SuiteConfig overrides for the final scoring
@@ -117,7 +125,13 @@ def run_pipeline(config: PipelineConfig) -> dict:
     sft_adapter = train_sft(
         str(root / "introspect" / "sft.jsonl"), str(dpo_model), str(root / "sft-adapter"), config.sft
     )
-    final = merge(str(sft_adapter), str(root / "final"))
+    if config.combine_weights is not None:
+        weights = tuple(float(w) for w in config.combine_weights)
+        final = combine(
+            [str(dpo_adapter), str(sft_adapter)], str(root / "persona-adapter"), weights, config.combination_type
+        )
+    else:
+        final = merge(str(sft_adapter), str(root / "final"))
     release_generation()
     resolved = asdict(config)
     (final / "charbench_pipeline.json").write_text(json.dumps(resolved, indent=2))

@@ -146,6 +146,8 @@ def describe_model(model: str) -> dict[str, str | None]:
     persona, base = spec.persona, spec.base
     if spec.method in ("base", "prompt"):
         base = inspect_delegate(base) or own_base(base)
+    if spec.method == "ft":  # the weights it was trained from, so it joins its base's table
+        base = weights_name(original_base(base))
     if spec.method == "steer":
         from trainers.steering import SteeringVector
 
@@ -155,6 +157,17 @@ def describe_model(model: str) -> dict[str, str | None]:
         except CharbenchError:
             base = "?"
     return {"method": spec.label, "base": base, "persona": persona}
+
+
+def weights_name(base: str) -> str:
+    """A base as rows name it: the embedded model's directory is `smollm2-135m`, as users type it."""
+    from pathlib import Path
+
+    from bench.models.loader import EMBEDDED_NAME, embedded_model_dir
+
+    if Path(base).is_dir() and Path(base).resolve() == embedded_model_dir().resolve():
+        return EMBEDDED_NAME
+    return base
 
 
 def _vllm_adapter(model: str) -> tuple[str, str] | None:

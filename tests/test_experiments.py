@@ -1,0 +1,172 @@
+"""Experiments: a spec validated before any compute, run as one eval set whose logs carry their rows,
+read back as one table per base with every method's target-trait shift against the spec's base row."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from charbench.cli import main
+from experiments.spec import SpecError, parse_spec
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_TRAITS = str(REPO / "bench/revealed_prefs/data/traits-demo-12.txt")
+
+
+def minimal(**overrides) -> dict:
+    spec = {
+        "experiment": "t",
+        "bases": [{"label": "tiny", "model": "charbench/smollm2-135m"}],
+        "personas": ["loving"],
+        "methods": [{"label": "base", "kind": "base"}, {"label": "prompted", "kind": "prompted"}],
+        "evals": {"revealed_prefs": {"n": 12}},
+    }
+    return spec | overrides
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"evals": {"revealed_prefs": {"n": 12, "nn": 3}}}, "evals.revealed_prefs.nn: unknown key"),
+        ({"methods": [{"label": "base", "kind": "base"}, {"label": "ft", "kind": "fine-tuned"}]}, "needs `adapter:`"),
+        ({"methods": [{"label": "p", "kind": "prompted"}]}, "exactly one method of kind base"),
+        (
+            {
+                "bases": [{"label": "v", "model": "vllm/org/model"}],
+                "methods": [{"label": "base", "kind": "base"}, {"label": "s", "kind": "steered"}],
+            },
+            "steering needs activations",
+        ),
+        ({"evals": {"robustness": {}}}, "evals.robustness needs instruments.classifier"),
+        ({"evals": {"coherence": {"baseline": "nope"}}}, "baseline 'nope' is not a method label"),
+        ({"bases": []}, "bases: List should have at least 1 item"),
+        ({"experiment": "two words"}, "experiment: String should match pattern"),
+    ],
+)
+def test_a_bad_spec_is_one_line_naming_the_field(change, expected):
+    with pytest.raises(SpecError) as err:
+        parse_spec(minimal(**change), source="x.yaml")
+    assert expected in str(err.value)
+    assert str(err.value).startswith("x.yaml: ") and "\n" not in str(err.value)
+
+
+def test_the_cli_refuses_a_bad_spec_with_exit_2_before_any_compute(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(minimal(personas=["no-such-persona"])))
+    assert main(["run", str(path), "--log-dir", str(tmp_path / "out")]) == 2
+    assert "personas.0" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    path.write_text("experiment: [unclosed")
+    assert main(["run", str(path)]) == 2
+
+
+def test_dry_run_says_when_the_classifier_cannot_validate(tmp_path, capsys):
+    spec = minimal(evals={"robustness": {"n": 2}}, instruments={"classifier": {"train": {"prompts": 12}}})
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["run", str(path), "--dry-run", "--log-dir", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "WILL NOT RUN: classifier: 12 prompts -> " in out
+        and "8 needed: set instruments.classifier.train.prompts >=" in out
+    )
+    assert main(["run", str(path), "--log-dir", str(tmp_path / "out")]) == 2  # and the real run refuses it
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_default_classifier_size_validates(capsys):
+    from experiments.plan import classifier_check
+
+    spec = parse_spec(minimal(evals={"robustness": {}}, instruments={"classifier": {"train": {}}}))
+    assert classifier_check(spec) is None
+
+
+def test_the_reference_grid_dry_runs_offline(capsys):
+    assert main(["run", str(REPO / "experiments/oct.yaml"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "3 base(s) x 11 persona(s)" in out
+    assert "charbench/ft/maius/qwen-2.5-7b-it-personas:loving" in out
+    assert "charbench/ft/maius/qwen-2.5-7b-it-misalignment" in out
+    assert "charbench/ft/maius/llama-3.1-8b-it-personas-dpo:sarcasm" in out
+    assert "WILL NOT RUN" not in out
+
+
+def test_fine_tuned_names_join_their_base(tmp_path, tiny_llama_dir):
+    """A plain `inspect eval` of an adapter, local or on vLLM, lands in its base model's table."""
+    from bench.models.specs import describe_model
+
+    adapter = make_adapter(tiny_llama_dir, tmp_path / "adapter")
+    assert describe_model(f"charbench/ft/{adapter}")["base"] == str(tiny_llama_dir)
+    assert describe_model(f"charbench/ft/{adapter}")["method"] == "fine-tuned"
+    assert (
+        describe_model(f"vllm/{tiny_llama_dir}:{adapter}")["base"] == describe_model(f"vllm/{tiny_llama_dir}")["base"]
+    )
+
+
+def make_adapter(base_dir: Path, out: Path, seed: int = 1) -> Path:
+    """A random (non-zero) LoRA adapter on the tiny model, as a trainer would save it."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base_dir)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(model, config).save_pretrained(out)
+    return out
+
+
+@pytest.mark.slow
+def test_a_spec_with_all_four_methods_gives_one_table_and_resumes(tmp_path, tiny_llama_dir, monkeypatch):
+    """Base, prompted, steered and fine-tuned rows of one base land in one table, each with a
+    target-trait shift against the spec's base row; a re-run generates nothing; an appended method runs
+    only its own rows."""
+    from inspect_ai.log import list_eval_logs
+
+    from leaderboards.collect import build_table, collect
+    from trainers.steering import extract
+
+    monkeypatch.chdir(tmp_path)
+    vector = tmp_path / "vectors" / "loving.safetensors"
+    extract("loving", str(tiny_llama_dir)).save(vector)
+    make_adapter(tiny_llama_dir, tmp_path / "adapters" / "tiny" / "loving")
+    spec = {
+        "experiment": "four",
+        "bases": [{"label": "tiny", "model": f"charbench/{tiny_llama_dir}"}],
+        "personas": ["loving"],
+        "methods": [
+            {"label": "base", "kind": "base"},
+            {"label": "prompted", "kind": "prompted"},
+            {"label": "steered", "kind": "steered", "vector": str(vector), "coef": 2.0},
+        ],
+        "evals": {"revealed_prefs": {"n": 24, "max_tokens": 6, "traits": DEMO_TRAITS}},
+    }
+    path = tmp_path / "four.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "results" / "four"
+    assert main(["run", str(path), "--log-dir", str(out)]) == 0
+    first = {i.name for i in list_eval_logs(str(out / "logs"))}
+    assert len(first) == 3
+    assert main(["run", str(path), "--log-dir", str(out)]) == 0  # nothing new to do
+    assert {i.name for i in list_eval_logs(str(out / "logs"))} == first
+
+    spec["methods"].append({"label": "dpo", "kind": "fine-tuned", "adapter": "adapters/{base}/{persona}"})
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["run", str(path), "--log-dir", str(out)]) == 0
+    added = {i.name for i in list_eval_logs(str(out / "logs"))} - first
+    assert len(added) == 1  # only the new row ran
+
+    table, _ = build_table(collect(out))
+    assert sorted(table["method"]) == ["base", "dpo", "prompted", "steered"]
+    assert set(table["base"]) == {"tiny"}  # one table: the declared base, not four model names
+    assert set(table["kind"]) == {"base", "prompted", "steered", "fine-tuned"}
+    methods = table.set_index("method")
+    for method in ("prompted", "steered", "dpo"):
+        assert methods.loc[method, "prefs_vs_base"] == "comparable"
+        assert methods.loc[method, "prefs_target_shift"] == methods.loc[method, "prefs_target_shift"]  # not NaN
+    manifest = json.loads((out / "rows.json").read_text())
+    assert {e["row"]["method"] for e in manifest} == {"base", "prompted", "steered", "dpo"}
+    assert (out / "spec.yaml").is_file()
+    assert main(["leaderboard", str(out)]) == 0
+    assert (out / "leaderboard.md").read_text().count("## Base model: tiny") == 1
