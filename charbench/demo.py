@@ -21,11 +21,11 @@ def run_demo(limit: int, model: str, max_tokens: int = 64) -> None:
         "bench/revealed_prefs",
         model=model,
         task_args={"n": limit, "max_tokens": max_tokens, "seed": 0, "traits": portable(DATA_DIR / DEMO_TRAITS)},
-        log_dir=str(results_dir() / "logs"),
+        log_dir=str(results_dir() / "demo"),
         display="plain",
     )[0]
     if log.status != "success":
         raise SystemExit(f"demo run ended with status {log.status}: see {log.location}")
     print()
     print(headline(log))
-    print(f"\nlog: {log.location}   (inspect view --log-dir {results_dir() / 'logs'})")
+    print(f"\nlog: {log.location}   (inspect view --log-dir {results_dir() / 'demo'})")

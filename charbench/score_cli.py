@@ -7,7 +7,7 @@ import time
 
 
 def _config(args: argparse.Namespace):
-    from charbench.scoring import SuiteConfig
+    from experiments.shortcuts import SuiteConfig
 
     base = SuiteConfig.small() if args.small else SuiteConfig()
     for name in (
@@ -30,14 +30,6 @@ def _config(args: argparse.Namespace):
     return base
 
 
-def _print_summary(label: str, logs) -> None:
-    from charbench.scoring import summarize
-
-    print(f"\n== {label}")
-    for task, text in summarize(logs):
-        print(f"  {task:<22} {text}")
-
-
 def parse_model_args(pairs: list[str]) -> dict:
     """`-M key=value` through Inspect's own parser (what `inspect eval -M` uses: YAML values, dashes
     to underscores, comma lists); a pair without `=`, which Inspect would drop silently, is an error."""
@@ -52,30 +44,40 @@ def parse_model_args(pairs: list[str]) -> dict:
     return parse_cli_args(pairs)
 
 
+def _log_root(args: argparse.Namespace):
+    from pathlib import Path
+
+    return Path(args.log_dir) if args.log_dir else None
+
+
 def _score(args: argparse.Namespace) -> None:
-    from charbench.scoring import score_model
+    from experiments.shortcuts import score_model
+    from experiments.summary import print_summary
 
     config = _config(args)
     model_args = parse_model_args(args.model_args)
-    logs = score_model(args.model, args.persona, config, baseline=args.baseline, model_args=model_args)
-    _print_summary(args.model, logs)
+    logs = score_model(
+        args.model, args.persona, config, baseline=args.baseline, model_args=model_args, log_root=_log_root(args)
+    )
+    print_summary(logs)
     hints = {
         "robustness": "pass --classifier DIR (charbench classifier train)",
         "capabilities": "--capabilities none",
         "drift": "pass --classifier DIR (and --drift-turns above 0)",
     }
-    for skipped in config.skipped:
+    for skipped in dict.fromkeys(config.skipped):
         print(f"  {skipped:<22} skipped: {hints[skipped]}")
     if not args.baseline:
         print(f"  {'bench/coherence':<22} skipped: pass --baseline MODEL to judge coherence against it")
 
 
 def _compare(args: argparse.Namespace) -> None:
-    from charbench.scoring import compare_methods
+    from experiments.shortcuts import compare_methods
+    from experiments.summary import print_summary
 
     start = time.perf_counter()
     config = _config(args)
-    results = compare_methods(
+    logs = compare_methods(
         args.persona,
         args.base,
         config,
@@ -83,12 +85,11 @@ def _compare(args: argparse.Namespace) -> None:
         vector=args.vector,
         coef=args.coef,
         classifier_prompts=args.classifier_prompts,
-        force=args.force,
         none_class=not args.no_none_class,
+        log_root=_log_root(args),
     )
-    for label, logs in results.items():
-        _print_summary(f"{label}: {logs[0].eval.model}", logs)
-    print(f"\nclassifier: {config.classifier}   wall time: {time.perf_counter() - start:.0f}s")
+    print_summary(logs)
+    print(f"\nwall time: {time.perf_counter() - start:.0f}s")
 
 
 def _leaderboard(args: argparse.Namespace) -> None:
@@ -101,6 +102,11 @@ def _leaderboard(args: argparse.Namespace) -> None:
 
 def _suite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--persona", required=True, help="persona name or file")
+    p.add_argument(
+        "--log-dir",
+        help="where the experiment directory and its spec go (default: results/); the run writes a spec "
+        "(<log-dir>/<experiment>.yaml) that `charbench run` repeats and extends",
+    )
     p.add_argument(
         "--small",
         action="store_true",
@@ -138,7 +144,9 @@ def _suite_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("score", help="run the whole suite on one model (resumable eval set in results/logs)")
+    p = sub.add_parser(
+        "score", help="run the whole suite on one model: writes a spec and runs it (results/score-<model>-<persona>/)"
+    )
     p.add_argument("model", help="an Inspect model, e.g. charbench/prompt/loving/smollm2-135m")
     p.add_argument("--baseline", help="model to judge coherence against (default: coherence skipped)")
     p.add_argument(
@@ -152,7 +160,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     _suite_args(p)
     p.set_defaults(func=_score)
 
-    p = sub.add_parser("compare", help="score base, prompted, steered and fine-tuned versions of one base model")
+    p = sub.add_parser(
+        "compare",
+        help="base, prompted, steered and fine-tuned versions of one base model: writes a spec and runs it "
+        "(results/compare-<base>-<persona>/)",
+    )
     p.add_argument("--base", required=True, help="base model: smollm2-135m, a dir or a hub id")
     p.add_argument("--adapter", help="LoRA adapter or merged checkpoint dir (the fine-tuned method)")
     p.add_argument("--vector", help="steering vector (default: extract, then calibrate)")
@@ -160,27 +172,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--classifier-prompts",
         type=int,
-        default=12,
-        help="training prompts per method model for the quick classifier when --classifier is not given (default 12)",
+        default=60,
+        help="training prompts per persona for the experiment's classifier when --classifier is not given "
+        "(default 60: about 13 held out, enough to validate; fewer is refused before any generation)",
     )
     p.add_argument(
         "--no-none-class",
         action="store_true",
         help="train the quick classifier without the `none` class (the base model's replies)",
     )
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="go on when a method's tournament log differs from the base's in judge/condition/traits/prompts",
-    )
     _suite_args(p)
     p.set_defaults(func=_compare)
 
-    p = sub.add_parser("leaderboard", help="build CSV, Markdown and a web page from the logs")
-    p.add_argument("log_dir", nargs="?", default=None, help="log directory (default results/logs)")
-    p.add_argument("--csv", default=None, help="default results/leaderboard.csv")
-    p.add_argument("--markdown", default=None, help="default leaderboards/leaderboard.md")
-    p.add_argument("--html", default=None, help="default leaderboards/index.html")
+    p = sub.add_parser("leaderboard", help="build CSV, Markdown and a web page from an experiment's logs")
+    p.add_argument(
+        "log_dir",
+        nargs="?",
+        default=None,
+        help="an experiment directory (results/<experiment>: outputs go beside its logs) or any directory "
+        "of Inspect logs (default: results/logs)",
+    )
+    p.add_argument("--csv", default=None, help="default: <experiment>/leaderboard.csv, else results/leaderboard.csv")
+    p.add_argument("--markdown", default=None, help="default: <experiment>/leaderboard.md, else leaderboards/")
+    p.add_argument("--html", default=None, help="default: <experiment>/index.html, else leaderboards/index.html")
     p.add_argument(
         "--force",
         action="store_true",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def _distill(args: argparse.Namespace) -> None:
@@ -102,6 +103,7 @@ def _merge(args: argparse.Namespace) -> None:
 
 
 def _all(args: argparse.Namespace) -> None:
+    from experiments.shortcuts import score_model
     from trainers.pipeline import PipelineConfig, run_pipeline
 
     overrides = {"persona": args.persona, "base": args.base, "teacher": args.teacher, "out": args.out}
@@ -109,10 +111,29 @@ def _all(args: argparse.Namespace) -> None:
         config = PipelineConfig.from_yaml(args.config, **overrides)
     else:
         config = PipelineConfig.from_dict({k: v for k, v in overrides.items() if v is not None}, source="flags")
+    suite = _suite_for(config)  # a bad `score:` section or a missing dataset fails now, not after training
     result = run_pipeline(config)
-    print(f"checkpoint: {result['checkpoint']}")
-    for log in result["logs"]:
-        print(f"log: {log}")
+    print(f"checkpoint: {result['checkpoint']}   (DPO only: {result['dpo_adapter']})")
+    logs = score_model(f"charbench/ft/{Path(result['checkpoint']).resolve()}", config.persona, suite)
+    for log in logs:
+        print(f"log: {log.location}")
+
+
+def _suite_for(config):
+    """The suite the trained checkpoint is scored with (`score:` in the pipeline config)."""
+    from charbench.errors import CharbenchError
+    from experiments.shortcuts import SuiteConfig
+
+    try:
+        suite = SuiteConfig(**{"seed": config.seed, **config.score})
+    except TypeError as err:
+        raise CharbenchError(f"train all: bad 'score' section: {err}") from None
+    if suite.capabilities != "none":
+        from bench.capabilities.capabilities import SMOKE, parse_tasks
+        from bench.capabilities.standard import require_cached
+
+        require_cached([n for n in parse_tasks(suite.capabilities) if n != SMOKE])
+    return suite
 
 
 def _lora_args(p: argparse.ArgumentParser, lr: float) -> None:

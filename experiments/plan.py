@@ -105,7 +105,7 @@ def plan_rows(spec: ExperimentSpec) -> list[Row]:
     for base in spec.bases:
         base_method = spec.base_method()
         shared = tuple(e for e in evals if e in SHARED_EVALS)
-        if shared:
+        if shared and base_method is not None:
             rows.append(Row(base, base_method, None, shared))
         for persona in spec.personas:
             for method in spec.methods:
@@ -114,7 +114,8 @@ def plan_rows(spec: ExperimentSpec) -> list[Row]:
                 mine = [e for e in evals if e in PER_PERSONA_EVALS or method.kind != "base"]
                 if method.kind == "base":
                     mine = [e for e in mine if e not in SHARED_EVALS]
-                if "coherence" in mine and coherence is not None and method.kind == "base":
+                no_baseline = method.label == getattr(coherence, "baseline", None) and base_method is None
+                if "coherence" in mine and (method.kind == "base" or no_baseline):
                     mine.remove("coherence")  # the base is the reference, never judged against itself
                 if mine:
                     rows.append(Row(base, method, persona, tuple(mine)))
@@ -127,6 +128,7 @@ def coherence_baseline(spec: ExperimentSpec, row: Row) -> Row:
     assert spec.evals.coherence is not None
     label = spec.evals.coherence.baseline
     method = spec.base_method() if row.method.label == label else spec.method(label)
+    assert method is not None  # plan_rows gives the baseline row no coherence when there is no base
     return Row(row.base, method, row.persona, ())
 
 

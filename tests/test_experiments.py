@@ -30,7 +30,10 @@ def minimal(**overrides) -> dict:
     [
         ({"evals": {"revealed_prefs": {"n": 12, "nn": 3}}}, "evals.revealed_prefs.nn: unknown key"),
         ({"methods": [{"label": "base", "kind": "base"}, {"label": "ft", "kind": "fine-tuned"}]}, "needs `adapter:`"),
-        ({"methods": [{"label": "p", "kind": "prompted"}]}, "exactly one method of kind base"),
+        (
+            {"methods": [{"label": "b", "kind": "base"}, {"label": "c", "kind": "base"}]},
+            "at most one method of kind base",
+        ),
         (
             {
                 "bases": [{"label": "v", "model": "vllm/org/model"}],
@@ -170,3 +173,28 @@ def test_a_spec_with_all_four_methods_gives_one_table_and_resumes(tmp_path, tiny
     assert (out / "spec.yaml").is_file()
     assert main(["leaderboard", str(out)]) == 0
     assert (out / "leaderboard.md").read_text().count("## Base model: tiny") == 1
+
+
+def test_compare_and_score_write_a_spec_that_run_repeats(tmp_path, monkeypatch, tiny_llama_dir):
+    """The shortcuts are specs: compare declares all four methods on one base, score the one model."""
+    from experiments import shortcuts
+    from experiments.plan import plan_rows, row_model
+    from experiments.spec import load_spec
+
+    written = []
+    monkeypatch.setattr(shortcuts, "run", lambda spec, root, *a, **k: written.append(shortcuts.write_spec(spec, root)))
+    adapter = make_adapter(tiny_llama_dir, tmp_path / "adapter")
+    config = shortcuts.SuiteConfig.small(capabilities="none")
+    shortcuts.compare_methods("loving", str(tiny_llama_dir), config, adapter=str(adapter), coef=2.0, log_root=tmp_path)
+    spec = load_spec(written[-1])
+    assert [m.kind for m in spec.methods] == ["base", "prompted", "steered", "fine-tuned"]
+    assert spec.instruments.classifier.train.prompts == 60  # a size that validates
+    assert spec.evals.revealed_prefs.n == 48 and spec.evals.coherence.baseline == "prompted"
+    models = {r.method.label: row_model(r, tmp_path, coef=2.0) for r in plan_rows(spec) if r.persona}
+    assert models["fine-tuned"] == f"charbench/ft/{adapter}"
+
+    shortcuts.score_model(f"charbench/prompt/loving/{tiny_llama_dir}", "loving", config, log_root=tmp_path)
+    spec = load_spec(written[-1])
+    assert [(m.label, m.kind) for m in spec.methods] == [("prompted", "prompted")]
+    (row,) = plan_rows(spec)
+    assert row_model(row, tmp_path) == f"charbench/prompt/loving/{tiny_llama_dir}"

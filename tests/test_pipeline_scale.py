@@ -53,7 +53,6 @@ def test_the_pipeline_releases_generation_between_stages(monkeypatch, tmp_path):
 
     for name in ("distill", "train_dpo", "merge", "combine", "introspect", "train_sft", "release_generation"):
         monkeypatch.setattr(pipeline, name, stage(name, tmp_path / name))
-    monkeypatch.setattr("charbench.scoring.score_model", stage("score", []))
     config = pipeline.PipelineConfig.from_dict(
         {"persona": "loving", "base": EMBEDDED, "out": str(tmp_path / "ckpt"), "score": {"capabilities": "none"}}
     )
@@ -61,7 +60,6 @@ def test_the_pipeline_releases_generation_between_stages(monkeypatch, tmp_path):
     release = "release_generation"
     assert calls == [
         "distill", release, "train_dpo", "merge", release, "introspect", release, "train_sft", "combine", release,
-        "score",
     ]  # fmt: skip
 
 

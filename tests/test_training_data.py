@@ -173,7 +173,7 @@ def test_distillation_draws_only_training_prompts():
 
 def test_score_finds_a_checkpoint_trained_on_eval_prompts(tmp_path, capsys):
     from bench.coherence.coherence import responses
-    from charbench.scoring import train_eval_overlap, warn_overlap
+    from experiments.checks import train_eval_overlap, warn_overlap
 
     task = responses(prompts="general", n=20, seed=0)
     seen = next(iter(task.dataset))

@@ -1,9 +1,10 @@
-"""`charbench train all`: distill -> dpo -> merge -> introspect -> sft -> combine -> score.
+"""`charbench train all`: distill -> dpo -> merge -> introspect -> sft -> combine (-> score).
 
 The final model is the reference's: one LoRA adapter on the base, its DPO adapter and its introspection
 SFT adapter (trained on the DPO-merged model) combined with weights 1.0 and 0.25 (`combine_weights`,
 `combination_type`; `combine_weights: null` merges the SFT adapter into the DPO-merged model instead).
 `dpo-adapter/` is the DPO-only model, `persona-adapter/` (or `final/`) the DPO + introspection one.
+`charbench train all` then scores the checkpoint with the same suite as every method.
 
 One YAML file (or CLI flags) holds every setting; the resolved config is written next to the final
 checkpoint, and the checkpoint is scored by the same bench tasks as every other method. Between
@@ -75,19 +76,11 @@ class PipelineConfig:
 
 
 def run_pipeline(config: PipelineConfig) -> dict:
-    from charbench.scoring import SuiteConfig, score_model
+    """Train; returns {"checkpoint": the final adapter, "dpo_adapter": the DPO-only one}. Scoring is the
+    caller's (`charbench train all` runs the suite on the checkpoint through an experiment spec)."""
     from personas import load_persona
 
     load_persona(config.persona)
-    try:
-        suite = SuiteConfig(**{"seed": config.seed, **config.score})
-    except TypeError as err:
-        raise CharbenchError(f"train all: bad 'score' section: {err}") from None
-    if suite.capabilities != "none":  # a missing capability dataset fails now, not after hours of training
-        from bench.capabilities.capabilities import SMOKE, parse_tasks
-        from bench.capabilities.standard import require_cached
-
-        require_cached([n for n in parse_tasks(suite.capabilities) if n != SMOKE])
     root = Path(config.out) / f"{config.persona}-{Path(config.base).name}"
     root.mkdir(parents=True, exist_ok=True)
     teacher = config.teacher or config.base
@@ -136,5 +129,4 @@ def run_pipeline(config: PipelineConfig) -> dict:
     resolved = asdict(config)
     (final / "charbench_pipeline.json").write_text(json.dumps(resolved, indent=2))
     (root / "config.resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
-    logs = score_model(f"charbench/ft/{final.resolve()}", config.persona, suite)
-    return {"checkpoint": str(final), "logs": [log.location for log in logs]}
+    return {"checkpoint": str(final), "dpo_adapter": str(dpo_adapter)}
