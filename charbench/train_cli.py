@@ -111,9 +111,11 @@ def _all(args: argparse.Namespace) -> None:
         config = PipelineConfig.from_yaml(args.config, **overrides)
     else:
         config = PipelineConfig.from_dict({k: v for k, v in overrides.items() if v is not None}, source="flags")
-    suite = _suite_for(config)  # a bad `score:` section or a missing dataset fails now, not after training
+    suite = None if args.no_score else _suite_for(config)  # a bad `score:` section fails now, not after training
     result = run_pipeline(config)
     print(f"checkpoint: {result['checkpoint']}   (DPO only: {result['dpo_adapter']})")
+    if suite is None:
+        return
     logs = score_model(f"charbench/ft/{Path(result['checkpoint']).resolve()}", config.persona, suite)
     for log in logs:
         print(f"log: {log.location}")
@@ -212,10 +214,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("adapter")
     p.add_argument("out")
     p.set_defaults(func=_merge)
-    p = tsub.add_parser("all", help="distill -> dpo -> merge -> introspect -> sft -> merge -> charbench score")
+    p = tsub.add_parser(
+        "all",
+        help="distill -> dpo -> merge -> introspect -> sft -> combine (the reference's 1.0 x DPO + 0.25 x SFT "
+        "adapter) -> charbench score",
+    )
     p.add_argument("--config", help="YAML with any PipelineConfig setting (dpo:, sft:, score: sections)")
     p.add_argument("--persona")
     p.add_argument("--base")
     p.add_argument("--teacher")
     p.add_argument("--out")
+    p.add_argument(
+        "--no-score",
+        action="store_true",
+        help="stop after training (score the adapters later, e.g. as fine-tuned methods of an experiment spec)",
+    )
     p.set_defaults(func=_all)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextvars
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,6 +113,30 @@ def check_instruments(spec: ExperimentSpec) -> list[str]:
         problems.append(message)
     if classifier is not None and classifier.path is not None and not Path(classifier.path).is_dir():
         problems.append(f"instruments.classifier.path {classifier.path} is not a directory")
+    problems += missing_adapters(spec)
+    return problems
+
+
+HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+(:[\w./-]+)?$")
+
+
+def missing_adapters(spec: ExperimentSpec) -> list[str]:
+    """Local adapters a fine-tuned row names that are not there (hub ids are checked when they load)."""
+    from experiments.plan import adapter_for
+
+    problems = []
+    for method in spec.methods:
+        if method.kind != "fine-tuned":
+            continue
+        for base in spec.bases:
+            for persona in spec.personas:
+                adapter = adapter_for(method, base, persona)
+                if adapter is None or Path(adapter.split(":")[0]).exists() or HUB_ID.match(adapter):
+                    continue
+                problems.append(
+                    f"methods ({method.label}): adapter {adapter} for {base.label}/{persona} does not exist "
+                    "(train it with `charbench train all`, or fix the template)"
+                )
     return problems
 
 
