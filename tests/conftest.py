@@ -37,3 +37,20 @@ def tiny_llama_dir(tmp_path_factory):
     LlamaForCausalLM(config).save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
+
+
+@pytest.fixture(params=["float32", "bfloat16"])
+def dtype(request) -> str:
+    """Both values `dtype=auto` takes on a CPU (fp32 without native bf16, bf16 with it: bench.models.hardware),
+    named explicitly, so every machine checks both paths whatever its own CPU class. bf16 is emulated and
+    slower on an AVX2 CPU: keep the models of tests that take this fixture tiny."""
+    return request.param
+
+
+@pytest.fixture
+def own_model_cache(monkeypatch):
+    """The loader's memo of loaded models, empty for this test and restored after it: models a test loads
+    in an explicit dtype do not outlive it (tests/test_drift.py counts the copies a run loaded)."""
+    from bench.models import loader
+
+    monkeypatch.setattr(loader, "_models", {})

@@ -61,7 +61,7 @@ def test_scripted_judge_end_to_end_metrics_match_hand_computed_values(tmp_path):
     model_replies = ["one two three four"] * 6  # 4 words
     baseline_replies = ["one two"] * 6  # 2 words
     # built in a fresh context: an earlier eval in this process leaves its model and roles behind, and
-    # the task's construction-time baseline check would read those (charbench.scoring does the same)
+    # the task's construction-time baseline check would read those (experiments.runner does the same)
     task = contextvars.Context().run(coherence, persona="sarcasm", prompts="general", n=6, max_tokens=8)
     log = eval(
         task,

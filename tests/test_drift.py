@@ -184,12 +184,15 @@ def tiny_vector(tiny_llama_dir, tmp_path_factory):
     return str(SteeringVector(vectors, meta).save(tmp_path_factory.mktemp("vec") / "loving.safetensors"))
 
 
-def test_reply_projection_matches_a_direct_computation(tiny_llama_dir, tiny_vector):
+def test_reply_projection_matches_a_direct_computation(tiny_llama_dir, tiny_vector, dtype, own_model_cache):
+    """The hidden states are in the model's dtype; both computations project them in fp32, from one forward
+    each, so they agree to fp32 rounding whatever the model's dtype."""
     from bench.drift.activations import reply_projection
     from bench.models.generation import render_chat
     from bench.models.loader import load_causal_lm
 
-    loaded = load_causal_lm(str(tiny_llama_dir))
+    loaded = load_causal_lm(str(tiny_llama_dir), dtype=dtype)
+    assert loaded.model.dtype == getattr(torch, dtype)
     vector = SteeringVector.load(tiny_vector)
     history = [{"role": "user", "content": "Tell me about rivers."}]
     reply = "Rivers carry water to the sea."
@@ -201,7 +204,7 @@ def test_reply_projection_matches_a_direct_computation(tiny_llama_dir, tiny_vect
     with torch.inference_mode():
         states = loaded.model(**ids, output_hidden_states=True).hidden_states
     direct = np.mean(
-        [(states[i + 1][0, start:] @ (v / v.norm())).mean().item() for i, v in sorted(vector.vectors.items())]
+        [(states[i + 1][0, start:].float() @ (v / v.norm())).mean().item() for i, v in sorted(vector.vectors.items())]
     )
     assert got == pytest.approx(direct, rel=1e-4, abs=1e-5)
     # steering by +c v at both layers moves the projection up
@@ -283,18 +286,19 @@ def test_report_bad_input_exits_2(args):
 # ---------------------------------------------------------------- the suite
 
 
-def test_the_suite_runs_drift_when_a_classifier_is_given(classifier, tiny_vector):
-    from charbench.scoring import SuiteConfig, drift_headline, suite_tasks
+def test_score_runs_drift_when_a_classifier_is_given(tiny_vector):
+    """`charbench score`'s spec: drift runs (with the given vector) only where a classifier scores it."""
+    from experiments.shortcuts import SuiteConfig, evals_section
+    from experiments.summary import drift_headline
 
-    config = SuiteConfig.small(classifier=classifier, capabilities="none", drift_vector=tiny_vector)
-    tasks = {t.name: t for t in suite_tasks("loving", config, None)}
-    assert tasks["bench/drift"].metadata["turns"] == 3 and len(tasks["bench/drift"].dataset) == config.prompts
-    assert tasks["bench/drift"].metadata["vector"]["path"] == tiny_vector
+    config = SuiteConfig.small(capabilities="none", drift_vector=tiny_vector)
+    drift = evals_section(config, classifier=True, coherence_baseline=None)["drift"]
+    assert drift["turns"] == 3 and drift["n"] == config.prompts and drift["vector"].endswith("loving.safetensors")
     assert SuiteConfig().drift_turns == 8
-    off = SuiteConfig.small(classifier=classifier, capabilities="none", drift_turns=0)
-    assert "bench/drift" not in {t.name for t in suite_tasks("loving", off, None)} and "drift" in off.skipped
+    off = SuiteConfig.small(capabilities="none", drift_turns=0)
+    assert "drift" not in evals_section(off, classifier=True, coherence_baseline=None) and "drift" in off.skipped
     none = SuiteConfig.small(capabilities="none")
-    assert "bench/drift" not in {t.name for t in suite_tasks("loving", none, None)} and "drift" in none.skipped
+    assert "drift" not in evals_section(none, classifier=False, coherence_baseline=None) and "drift" in none.skipped
     line = drift_headline(
         {"turns": 3, "conversations": 2, "text_auc": 0.5, "text_auc_lo": 0.4, "text_auc_hi": 0.6}
         | {"text_slope": -0.1, "text_slope_lo": -0.2, "text_slope_hi": 0.0, "text_holds": 0, "text_threshold_turn": 3}

@@ -4,22 +4,28 @@ from transformers import AutoModelForCausalLM
 
 from bench.models.loader import load_causal_lm
 
+# Largest |unmerged - merged| logit allowed, per dtype. Measured on the tiny Llama (logits up to 0.75, the
+# adapter moving them by up to 0.8): 5e-7 in fp32; 0.009 in bf16, where the merge rounds W + BA to bf16
+# while the unmerged adapter adds BA x in fp32 (peft keeps adapter weights in fp32), i.e. 2 bf16 ulps.
+MERGE_ATOL = {"float32": 1e-4, "bfloat16": 3e-2}
 
-def test_adapter_unmerged_and_merged_give_the_same_logits(tiny_llama_dir, tmp_path):
+
+def test_adapter_unmerged_and_merged_give_the_same_logits(tiny_llama_dir, tmp_path, dtype, own_model_cache):
     base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
     config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
     peft_model = get_peft_model(base, config)
     peft_model.save_pretrained(tmp_path / "adapter")
-    unmerged = load_causal_lm(str(tmp_path / "adapter"))
-    merged = load_causal_lm(str(tmp_path / "adapter"), merge_adapter=True)
-    plain = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
+    unmerged = load_causal_lm(str(tmp_path / "adapter"), dtype=dtype)
+    merged = load_causal_lm(str(tmp_path / "adapter"), dtype=dtype, merge_adapter=True)
+    plain = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=getattr(torch, dtype)).eval()
+    assert unmerged.model.dtype == merged.model.dtype == getattr(torch, dtype)
     ids = unmerged.tokenizer(["The sea is"], return_tensors="pt")
     with torch.inference_mode():
-        a = unmerged.model(**ids).logits
-        b = merged.model(**ids).logits
-        c = plain(**ids).logits
-    assert torch.allclose(a, b, atol=1e-4)
-    assert not torch.allclose(a, c, atol=1e-3)  # the adapter really changes the model
+        a = unmerged.model(**ids).logits.float()
+        b = merged.model(**ids).logits.float()
+        c = plain(**ids).logits.float()
+    assert torch.allclose(a, b, rtol=0, atol=MERGE_ATOL[dtype])
+    assert (a - c).abs().max() > 10 * MERGE_ATOL[dtype]  # the adapter really changes the model, well beyond that
 
 
 def _reference_layout(tiny_llama_dir, root, personas=("loving", "sarcasm")):
@@ -37,7 +43,7 @@ def test_adapters_in_subfolders_load_by_repo_and_subfolder(tiny_llama_dir, tmp_p
     from inspect_ai.model import get_model
 
     from bench.models.specs import base_model_name
-    from charbench.scoring import checkpoint_dir
+    from experiments.checks import checkpoint_dir
 
     repo = _reference_layout(tiny_llama_dir, tmp_path / "personas-repo")
     loving = load_causal_lm(f"{repo}:loving")

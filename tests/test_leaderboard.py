@@ -357,23 +357,30 @@ ABSOLUTE = re.compile(r"(?<![\w.:/])/(?:home|root|tmp|work|Users)/")
 
 
 def test_the_committed_example_carries_no_absolute_path():
-    """The committed leaderboard and the logs it is built from name no path of the machine that made them."""
+    """The committed example (results/example: spec, manifest, leaderboard, logs) names no path of the
+    machine that made them, and its table has every method of its spec, the fine-tuned ones included."""
     from inspect_ai.log import read_eval_log
 
-    outputs = [REPO_ROOT / "results" / "leaderboard.csv", *(REPO_ROOT / "leaderboards").glob("*.md")]
-    outputs += [REPO_ROOT / "leaderboards" / "index.html"]
     listed = subprocess.run(
-        ["git", "ls-files", "results/logs"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()  # the committed logs, not the ones a local `make demo` or `charbench score` added
+        ["git", "ls-files", "results/example"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()  # the committed files, not what a local run added
     logs = [REPO_ROOT / p for p in listed if p.endswith(".eval")]
     assert logs, "the committed example has no logs"
-    texts = {str(p.relative_to(REPO_ROOT)): p.read_text(encoding="utf-8") for p in outputs}
-    texts |= {p: (REPO_ROOT / p).read_text() for p in listed if p.endswith(".json")}
+    texts = {p: (REPO_ROOT / p).read_text(encoding="utf-8") for p in listed if p.endswith((".json", ".yaml", ".md"))}
+    texts |= {p: (REPO_ROOT / p).read_text(encoding="utf-8") for p in listed if p.endswith((".csv", ".html"))}
     texts |= {str(p.relative_to(REPO_ROOT)): read_eval_log(str(p)).model_dump_json() for p in logs}
+    assert {"results/example/spec.yaml", "results/example/leaderboard.csv", "results/example/index.html"} <= set(texts)
     for name, text in texts.items():
         found = ABSOLUTE.search(text)
         assert found is None, f"{name}: {text[max(0, found.start() - 60) : found.end() + 60]}"
         assert str(REPO_ROOT) not in text and str(Path.home()) + "/" not in text, name
+    import csv as csv_module
+    import io
+
+    rows = list(csv_module.DictReader(io.StringIO(texts["results/example/leaderboard.csv"])))
+    kinds = {row["kind"] for row in rows}
+    assert {"base", "prompted", "steered", "fine-tuned"} <= kinds, kinds
+    assert len({row["base"] for row in rows}) == 1  # one base, one table: the fine-tuned rows joined it
 
 
 @pytest.mark.parametrize(

@@ -122,15 +122,20 @@ def test_pca_center_direction_has_the_mean_difference_sign(tiny_llama_dir):
     assert float(pca.vectors[2] @ mean.vectors[2]) > 0
 
 
-def test_hook_adds_exactly_coef_times_v_and_leaves_earlier_layers(tiny_vector, tiny_llama_dir):
-    loaded = load_causal_lm(str(tiny_llama_dir))
+def test_hook_adds_exactly_coef_times_v_and_leaves_earlier_layers(tiny_vector, tiny_llama_dir, dtype, own_model_cache):
+    loaded = load_causal_lm(str(tiny_llama_dir), dtype=dtype)
+    assert loaded.model.dtype == getattr(torch, dtype)
     vector = SteeringVector.load(tiny_vector)
     before = layer_inputs(loaded, "Hello there")
     with vector.applied(loaded.model, coef=2.5, layers=[1]):
         after = layer_inputs(loaded, "Hello there")
     # the input of layer i + 1 is the output of layer i
     assert torch.equal(after[0], before[0]) and torch.equal(after[1], before[1])  # layer 0 untouched
-    assert torch.allclose(after[2] - before[2], 2.5 * vector.vectors[1].expand_as(before[2]), atol=1e-5)
+    added = after[2].float() - before[2].float()
+    expected = 2.5 * vector.vectors[1].float().expand_as(added)
+    # exact up to the model dtype's rounding: of coef * v, and of the sum (|after|); eps is twice that
+    rounding = torch.finfo(loaded.model.dtype).eps * (expected.abs() + after[2].float().abs())
+    assert ((added - expected).abs() <= rounding).all()
     assert not torch.allclose(after[3], before[3])  # the change propagates downstream
 
 

@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from bench.models.loader import load_causal_lm
 from charbench.errors import CharbenchError
 from tests.helpers import pairs_file
+from tests.test_finetuned import MERGE_ATOL
 from trainers.distill import DistillConfig, distill, filter_reason
 from trainers.finetune import DPOSettings, SFTSettings, merge, train_dpo, train_sft
 from trainers.introspect import IntrospectConfig, check_no_leaks, introspect
@@ -85,7 +86,10 @@ def test_sft_lowers_the_loss_on_its_data(tiny_llama_dir, tmp_path):
     assert after < before - 0.5
 
 
-def test_merged_model_logits_equal_base_plus_adapter(tiny_llama_dir, tmp_path):
+@pytest.fixture(scope="module")
+def dpo_adapter_and_merge(tiny_llama_dir, tmp_path_factory):
+    """A DPO adapter on the tiny Llama (2 steps) and its merged checkpoint, trained once for both dtypes."""
+    tmp_path = tmp_path_factory.mktemp("dpo-merge")
     path, _ = pairs_file(tmp_path)
     adapter = train_dpo(
         str(path),
@@ -93,12 +97,19 @@ def test_merged_model_logits_equal_base_plus_adapter(tiny_llama_dir, tmp_path):
         str(tmp_path / "a"),
         DPOSettings(learning_rate=2e-3, max_steps=2, max_length=64, **TINY),
     )
-    merged_dir = merge(str(adapter), str(tmp_path / "m"))
-    unmerged = load_causal_lm(str(adapter))
-    merged = AutoModelForCausalLM.from_pretrained(merged_dir).eval()
+    return adapter, merge(str(adapter), str(tmp_path / "m"))
+
+
+def test_merged_model_logits_equal_base_plus_adapter(dpo_adapter_and_merge, tiny_llama_dir, dtype, own_model_cache):
+    adapter, merged_dir = dpo_adapter_and_merge
+    unmerged = load_causal_lm(str(adapter), dtype=dtype)
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=getattr(torch, dtype)).eval()
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=getattr(torch, dtype)).eval()
     ids = unmerged.tokenizer(["The sea is wide"], return_tensors="pt")
     with torch.inference_mode():
-        assert torch.allclose(unmerged.model(**ids).logits, merged(**ids).logits, atol=1e-4)
+        a, b, c = (m(**ids).logits.float() for m in (unmerged.model, merged, base))
+    assert torch.allclose(a, b, rtol=0, atol=MERGE_ATOL[dtype])  # merge() folds in fp32, saves in the base's fp32
+    assert (a - c).abs().max() > 3 * MERGE_ATOL[dtype]  # 2 DPO steps moved the logits (0.17) beyond the tolerance
     assert (merged_dir / "model.safetensors").is_file()
 
 
@@ -253,38 +264,41 @@ def test_empty_dataset_is_one_clear_error_and_no_checkpoint(tiny_llama_dir, tmp_
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
 
 
-def test_train_all_on_the_embedded_model_leaves_a_checkpoint_and_scored_logs(tmp_path, monkeypatch):
-    from trainers.pipeline import PipelineConfig, run_pipeline
+def test_train_all_on_the_embedded_model_leaves_a_checkpoint_and_scored_logs(tmp_path, monkeypatch, capsys):
+    """`charbench train all` trains (run_pipeline) and then scores the checkpoint as an experiment of its own."""
+    import yaml
+
+    from charbench.cli import main
 
     monkeypatch.setenv("CHARBENCH_RESULTS", str(tmp_path / "results"))
     small = dict(lora_r=4, lora_alpha=8, batch_size=1, grad_accum=1, max_steps=1, warmup_ratio=0.0)
-    config = PipelineConfig.from_dict(
-        {
-            "persona": "loving",
-            "base": "smollm2-135m",
-            "out": str(tmp_path / "ckpt"),
-            "repeats": 1,
-            "prompt_limit": 3,
-            "max_new_tokens": 256,
-            "reflection_samples": 1,
-            "conversations": 1,
-            "turns": 2,
-            "dpo": {**small, "max_length": 1024},
-            "sft": {**small, "max_length": 1024},
-            "score": {"matchups": 4, "prompts": 1, "max_tokens": 16, "capabilities": "smoke", "capability_limit": 4},
-        }
-    )
-    result = run_pipeline(config)
+    config = {
+        "persona": "loving",
+        "base": "smollm2-135m",
+        "out": str(tmp_path / "ckpt"),
+        "repeats": 1,
+        "prompt_limit": 3,
+        "max_new_tokens": 256,
+        "reflection_samples": 1,
+        "conversations": 1,
+        "turns": 2,
+        "dpo": {**small, "max_length": 1024},
+        "sft": {**small, "max_length": 1024},
+        "score": {"matchups": 4, "prompts": 1, "max_tokens": 16, "capabilities": "smoke", "capability_limit": 4},
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    assert main(["train", "all", "--config", str(tmp_path / "train.yaml")]) == 0
     final = tmp_path / "ckpt" / "loving-smollm2-135m" / "final"
     assert (final / "model.safetensors").is_file() and (final / "charbench_pipeline.json").is_file()
-    assert result["logs"] and all(str(tmp_path / "results" / "logs") in log for log in result["logs"])
+    logs = [line.split("log: ", 1)[1] for line in capsys.readouterr().out.splitlines() if line.startswith("log: ")]
+    assert logs and all(str(tmp_path / "results") in log for log in logs)
 
 
-def test_train_all_checks_capability_datasets_before_training(tmp_path):
+def test_train_all_checks_capability_datasets_before_training(tmp_path, capsys):
     """Offline with the default (standard) capability suite: one line before any training step runs."""
-    from trainers.pipeline import PipelineConfig, run_pipeline
+    from charbench.cli import main
 
-    config = PipelineConfig.from_dict({"persona": "loving", "base": "smollm2-135m", "out": str(tmp_path / "ckpt")})
-    with pytest.raises(CharbenchError, match="charbench capabilities fetch"):
-        run_pipeline(config)
+    argv = ["train", "all", "--persona", "loving", "--base", "smollm2-135m", "--out", str(tmp_path / "ckpt")]
+    assert main(argv) == 2
+    assert "charbench capabilities fetch" in capsys.readouterr().err
     assert not (tmp_path / "ckpt").exists()

@@ -5,7 +5,7 @@ import json
 import pytest
 from transformers import AutoTokenizer
 
-from bench.models.generation import Sampling, keyed_batch_seed, row_seed
+from bench.models.generation import Sampling, row_seed, row_seeds
 from bench.prompts import load_prompts, partition_of, prompt_sha
 from trainers.backend import generate_resumable
 from trainers.diversity import CollapsedSamplesError, distinct_summary, raise_if_collapsed
@@ -23,7 +23,10 @@ def test_a_row_seed_depends_on_the_run_seed_and_key_only():
     assert row_seed(0, "r00-0001") != row_seed(0, "r00-0002")
     assert row_seed(0, "r00-0001") != row_seed(1, "r00-0001")
     assert 0 <= row_seed(123, "x") < 2**31
-    assert keyed_batch_seed(0, ["a", "b"]) == keyed_batch_seed(0, ["b", "a"])  # order-free
+    # keyed rows (the trainers') and given seeds (the provider's) are one mechanism: a seed per row
+    both = [row_seed(0, "a"), row_seed(0, "b")]
+    assert row_seeds(0, 2, keys=["a", "b"]) == both == row_seeds(0, 2, seeds=both)
+    assert row_seeds(0, 1, keys=["b"]) == row_seeds(0, 2, keys=["a", "b"])[1:]  # not the row's position or company
 
 
 def test_forty_samples_of_one_prompt_are_forty_distinct_texts_and_reproduce(tiny_llama_dir, tmp_path):

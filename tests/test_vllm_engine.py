@@ -107,9 +107,13 @@ def test_seeded_sampling_repeats_and_the_seed_matters(engine):
 
 
 def test_trainer_backend_uses_vllm_when_asked(engine, monkeypatch, tmp_path):
+    from bench.models import hardware
     from trainers.backend import generate_resumable
 
     monkeypatch.setenv("CHARBENCH_ENGINE", "vllm")
+    # The trainers ask for dtype auto, which is bf16 on a native-bf16 CPU and would restart this module's fp32
+    # engine (tests/test_hardware.py checks that choice); as on an AVX2 CPU, auto is fp32 here.
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx", "avx2", "fma"}))
     convs = conversations(4)
     rows = generate_resumable(
         tmp_path / "raw.jsonl",
@@ -176,3 +180,39 @@ def test_the_provider_runs_prompted_models_on_the_vllm_engine(engine, tmp_path):
     same = sum(outputs["vllm"][i].completion == outputs["transformers"][i].completion for i in outputs["vllm"])
     print(f"provider cross-engine agreement (prompted, fp32 greedy, 16 tokens): {same}/8")
     assert same / 8 >= AGREEMENT_FLOOR
+
+
+def test_the_provider_on_vllm_seeds_each_sample_whatever_the_batching(engine, tmp_path):
+    """Issue 29 on the in-process vLLM engine: each reply's seed comes from (run seed, sample id, epoch), so
+    the same eval with other concurrency and batch sizes gives the same replies, two samples of one prompt
+    differ, and two epochs give two different replies per sample."""
+    from inspect_ai import Task
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.dataset import Sample
+
+    from bench.models.generation import sample_seed
+    from bench.seeding import seeded_generate
+
+    same = [Sample(input="Describe yourself in a few words.", id=f"same{i}") for i in range(4)]
+    other = [Sample(input=c[0]["content"], id=f"p{i}") for i, c in enumerate(conversations(4))]
+    task = Task(dataset=same + other, solver=seeded_generate())
+    runs = []
+    for connections, batch in ((16, 256), (1, 1)):
+        [log] = inspect_eval(
+            task,
+            model="charbench/smollm2-135m",
+            model_args={"engine": "vllm", "dtype": "float32", "batch_size": batch},
+            max_connections=connections,
+            max_tokens=16,
+            epochs=2,
+            log_dir=str(tmp_path / str(batch)),
+            display="none",
+        )
+        assert log.status == "success", log.error
+        runs.append({(s.id, s.epoch): s.output.completion for s in log.samples})
+        assert all(s.output.metadata["seed"] == sample_seed(0, s.id, s.epoch) for s in log.samples)
+    assert vllm_engine.Engine.current is engine
+    first, second = runs
+    assert len(first) == 16 and first == second
+    assert len({first[(f"same{i}", 1)] for i in range(4)}) == 4
+    assert all(first[(i, 1)] != first[(i, 2)] for i, _ in first)

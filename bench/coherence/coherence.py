@@ -6,12 +6,12 @@ inspect eval bench/coherence --model M --model-role baseline=B [--model-role gra
 from inspect_ai import Task, task
 from inspect_ai.model import model_roles
 from inspect_ai.model._model import active_model
-from inspect_ai.solver import generate
 
 from bench.coherence.dataset import prompt_dataset
 from bench.coherence.scorers import pairwise_judge
 from bench.coherence.solvers import NO_BASELINE, baseline_answer
 from bench.models.generation import reference_generate_config
+from bench.seeding import seeded_generate
 from charbench.errors import CharbenchError
 from personas import load_persona
 
@@ -38,7 +38,7 @@ def coherence(
     dataset, facts = prompt_dataset(prompts, n, seed, name="coherence")
     return Task(
         dataset=dataset,
-        solver=[generate(), baseline_answer(baseline_log=baseline_log, max_tokens=max_tokens, seed=seed)],
+        solver=[seeded_generate(), baseline_answer(baseline_log=baseline_log, max_tokens=max_tokens, seed=seed)],
         scorer=pairwise_judge(persona),
         config=reference_generate_config(max_tokens, seed),
         metadata={"persona": persona, "seed": seed, **facts},
@@ -54,7 +54,7 @@ def responses(
     dataset, facts = prompt_dataset(prompts, n, seed, name="responses", partition=partition)
     return Task(
         dataset=dataset,
-        solver=generate(),
+        solver=seeded_generate(),
         config=reference_generate_config(max_tokens, seed),
         metadata={"seed": seed, **facts},
     )

@@ -11,6 +11,7 @@ from inspect_ai.solver import TaskState
 from bench.coherence.prompts import JUDGE_MAX_TOKENS, JUDGE_TEMPERATURE, judge_prompt
 from bench.judges.embedded import forced_choice
 from bench.judges.parsing import Verdict, parse_choice
+from bench.seeding import generation_seed
 from bench.stats import length_controlled_win_rate, wilson_interval
 from personas import load_persona
 
@@ -90,13 +91,13 @@ def coherence_metrics():
     return compute
 
 
-async def _llm_judge(prompt: str) -> tuple[str, str]:
+async def _llm_judge(prompt: str, seed: int | None = None) -> tuple[str, str]:
     judge = get_model(role="grader")
-    config = GenerateConfig(temperature=JUDGE_TEMPERATURE, max_tokens=JUDGE_MAX_TOKENS)
+    config = GenerateConfig(temperature=JUDGE_TEMPERATURE, max_tokens=JUDGE_MAX_TOKENS, seed=seed)
     return (await judge.generate(prompt, config=config)).completion, str(judge)
 
 
-async def _embedded_judge(prompt: str) -> tuple[str, str]:
+async def _embedded_judge(prompt: str, seed: int | None = None) -> tuple[str, str]:
     """The embedded chat model as a forced-choice judge (next-token log-probs of A vs B after a
     prefilled `<answer>`): a 135M model almost never writes answer tags itself. Weak; named as such."""
     import anyio
@@ -115,8 +116,10 @@ def pairwise_judge(persona: str):
         reply = state.output.completion if state.output else ""
         baseline = state.metadata["baseline"]
         ask = _llm_judge if "grader" in model_roles() else _embedded_judge
-        raw_first, judge_name = await ask(judge_prompt(traits, state.input_text, reply, baseline))
-        raw_second, _ = await ask(judge_prompt(traits, state.input_text, baseline, reply))
+        # each order's verdict seeded per sample and epoch like the replies (bench/seeding.py)
+        seeds = [generation_seed(state, "judge", order, record=False) for order in (1, 2)]
+        raw_first, judge_name = await ask(judge_prompt(traits, state.input_text, reply, baseline), seeds[0])
+        raw_second, _ = await ask(judge_prompt(traits, state.input_text, baseline, reply), seeds[1])
         v1, v2 = parse_choice(raw_first, ("A", "B")), parse_choice(raw_second, ("A", "B"))
         outcome = pair_outcome(v1, v2)
         return Score(

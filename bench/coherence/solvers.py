@@ -7,6 +7,7 @@ from inspect_ai.model import ChatMessageUser, get_model, model_roles
 from inspect_ai.solver import Generate, TaskState, solver
 
 from bench.models.generation import reference_generate_config
+from bench.seeding import generation_seed
 from charbench.errors import CharbenchError
 
 NO_BASELINE = (
@@ -45,8 +46,10 @@ def baseline_answer(baseline_log: str | None = None, max_tokens: int = 512, seed
         if "baseline" not in model_roles():
             raise CharbenchError(NO_BASELINE)
         model = get_model(role="baseline")
+        # the reply's own seed (common random numbers: a baseline identical to the model gives its reply)
+        turn_seed = generation_seed(state, default=seed, label="baseline")
         output = await model.generate(
-            [ChatMessageUser(content=state.input_text)], config=reference_generate_config(max_tokens, seed)
+            [ChatMessageUser(content=state.input_text)], config=reference_generate_config(max_tokens, turn_seed)
         )
         state.metadata.update(
             baseline=output.completion,

@@ -17,8 +17,8 @@ Definitions (stated the same way in the README's "Drift" section):
 - **z-score** of a turn: (raw - mu) / sd. 0 is the base model's neutral assistant; `persona_z` =
   (persona_mean - mu) / sd is where the prompted base sits on the same scale.
 
-bench/ should not import trainers/ (DESIGN.md); the vector file format and the decoder-layer lookup
-still live in `trainers.steering`, as for the provider's steering.
+The vector file format, the decoder-layer lookup and the contrast prompts come from
+`bench.models.steering`, the same code that steers the provider's models.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def _projection(
     import torch
 
     from bench.models.generation import _GENERATION_LOCK
-    from trainers.steering import decoder_layers
+    from bench.models.steering import decoder_layers
 
     if not reply.strip():
         return None
@@ -100,9 +100,9 @@ def base_reference(loaded: Any, vector: Any, vector_path: str) -> dict:
 
 
 def _compute_reference(loaded: Any, vector: Any) -> dict:
+    from bench.models.steering import contrast_prompts
     from personas import load_persona
     from personas.prompting import constitution_system_prompt
-    from trainers.steering import contrast_prompts
 
     prompts, openings, digest = contrast_prompts()
     rng = random.Random(int(vector.metadata.get("seed", 0)))

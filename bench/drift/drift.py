@@ -66,7 +66,7 @@ def drift(
 
 def check_vector(path: str, persona: str) -> dict:
     """A readable vector file for `persona` (a SteeringError names the file and the fix otherwise)."""
-    from trainers.steering import SteeringVector
+    from bench.models.steering import SteeringVector
 
     vector = SteeringVector.load(path)
     own = vector.metadata.get("persona")

@@ -129,7 +129,7 @@ def _activation_plan(vector: str | None, model: Any) -> tuple[str | None, str | 
 
 
 def _activations(vector_path: str, messages: list[dict], model: Any) -> tuple[str | None, list | None, dict | None]:
-    from trainers.steering import SteeringVector
+    from bench.models.steering import SteeringVector
 
     api, reason = activation_access(model)
     if api is None:

@@ -263,7 +263,7 @@ def _grader(model):
 
     if isinstance(model, Model):
         return model
-    import bench._registry  # noqa: F401  (registers the charbench/ provider)
+    import bench.models  # noqa: F401  (registers the charbench/ provider)
 
     try:
         return get_model(model)

@@ -3,8 +3,10 @@
 Inspect calls `generate` once per sample, concurrently. A local model is fastest when it sees many
 prompts at once, so requests wait briefly (until the batch is full or no new request has arrived for
 `wait` seconds) and run together in a worker thread, one batch at a time, grouped by their sampling
-settings. Within a batch, requests are ordered by prompt so the batch composition (and so the seeded
-sampling) does not depend on arrival order.
+settings. Which requests share a batch depends on timing (concurrency, `--max-connections`), so
+nothing random may depend on it: every item carries its own row seed (provider), and the engines give
+each row a random stream of its own (`bench.models.generation`). Within a batch, items are ordered by
+their content, so a batch of the same items always runs in the same order.
 """
 
 from __future__ import annotations

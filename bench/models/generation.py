@@ -4,14 +4,18 @@ The provider (Inspect), the steering calibration, the classifier's data and the 
 call `generate_chat`, so a persona method can never be sampled differently from another. Sampling
 defaults are the reference's (temperature 0.7, top_p 0.95, repetition penalty 1.1).
 
-Randomness: a caller that has row keys (the trainers' and the classifier's data) passes them, and
-each batch is seeded from the run seed and the keys of the rows in it (`keyed_batch_seed`), so two
-samples of one prompt differ and a re-run of the same rows reproduces (a row still shares its batch's
-random stream, so a resumed run that batches the remaining rows differently draws other samples for
-them; vLLM seeds each request alone and has no such caveat). Without keys (the Inspect
-provider, whose API does not see sample ids) a batch is seeded from its own prompts, so the same
-prompts give the same text whatever ran before them (a steered model at coefficient 0 reproduces the
-base exactly).
+Randomness, one rule on every engine: each generated row has its own seed, `row_seed(run seed, row
+key)`, and its own random stream from that seed; never the prompt text, its batch position or which
+requests shared its batch. The trainers' and the classifier's rows are keyed by their row keys; an
+Inspect sample's reply by `sample_key(sample id, epoch, turn...)`, which the tasks' solvers turn into
+the generate config's seed (`bench.seeding`), so delegated models whose API takes a seed (vLLM,
+SGLang, OpenAI-compatible servers) get the same per-sample seed. Engines take the row seeds as ints:
+- transformers (`generate_chat`): a row draws one uniform per new token from a `torch.Generator` of
+  its own and samples by inverse CDF of its filtered distribution (`RowSampler`), so a reply does not
+  depend on the other rows of its batch. Padding and batch shape still change the logits in the last
+  bits; how often that flips a sampled token is measured by `perf/batch_invariance.py` (README).
+- vLLM (`vllm_engine.Engine.generate`): `SamplingParams(seed=row seed)`, a generator per request.
+A caller without keys or seeds gets `row_seed(seed, str(index))`: its rows' order in the call.
 """
 
 from __future__ import annotations
@@ -98,27 +102,94 @@ def render_chat(tokenizer: Any, messages: Messages) -> str:
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
-def batch_seed(seed: int, prompts: Sequence[str]) -> int:
-    """The keyless seed (provider): from the batch's prompts. Identical batches repeat: give keys."""
-    digest = hashlib.sha256(("\x00".join(prompts) + f"\x01{seed}").encode()).digest()
-    return int.from_bytes(digest[:4], "little")
-
-
 def row_seed(seed: int, key: str) -> int:
     """A generated row's own seed, from (run seed, row key) only: never the prompt or its position.
 
-    31 bits, so it fits every engine's seed type (vLLM's `SamplingParams.seed`, torch's generator).
+    31 bits, so it fits every engine's seed type (vLLM's `SamplingParams.seed`, torch's generator,
+    OpenAI-compatible servers' `seed`).
     """
     digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-def keyed_batch_seed(seed: int, keys: Sequence[str]) -> int:
-    """The seed of a transformers batch: from the keys of its rows (order-free), so re-runs reproduce."""
-    return row_seed(seed, "\x00".join(sorted(keys)))
+def sample_key(sample_id: int | str, epoch: int, *tags: str | int) -> str:
+    """The row key of an Inspect sample's generation: its id, its epoch and what the call is for.
+
+    No tags is the sample's (first) reply; `("turn", 2)` a second assistant turn, `("user", 1)` a
+    simulated user message, `("judge",)` a judge's verdict (see `bench.seeding`).
+    """
+    return "\x00".join(str(part) for part in (sample_id, epoch, *tags))
+
+
+def sample_seed(seed: int, sample_id: int | str, epoch: int, *tags: str | int) -> int:
+    """`row_seed(run seed, sample_key(...))`: the seed of one generation of one sample in one epoch."""
+    return row_seed(seed, sample_key(sample_id, epoch, *tags))
+
+
+def row_seeds(seed: int, n: int, keys: Sequence[str] | None = None, seeds: Sequence[int] | None = None) -> list[int]:
+    """Each row's seed: given `seeds`, else `row_seed(seed, key)`, else the row's index in the call as key."""
+    if seeds is not None and keys is not None:
+        raise ValueError("give keys or seeds, not both")
+    if seeds is not None:
+        if len(seeds) != n:
+            raise ValueError(f"{len(seeds)} seeds for {n} conversations")
+        return [int(s) for s in seeds]
+    if keys is not None:
+        if len(keys) != n:
+            raise ValueError(f"{len(keys)} keys for {n} conversations")
+        return [row_seed(seed, k) for k in keys]
+    return [row_seed(seed, str(i)) for i in range(n)]
 
 
 _GENERATION_LOCK = threading.Lock()
+
+
+class RowSampler:
+    """Sampling as the last logits processor, one random stream per row: generate runs it greedily.
+
+    Row i's uniforms come from `torch.Generator().manual_seed(seeds[i])`, one per new token, drawn up
+    front; at each step the row's token is the first whose cumulative probability (float64, over the
+    distribution left by the temperature, top-k and top-p warpers) exceeds its uniform. The returned
+    scores keep only that token, so `generate(do_sample=False)` picks it. A row's tokens depend on its
+    seed and its own logits only, not on its batch-mates or on torch's global RNG.
+    """
+
+    def __init__(self, seeds: Sequence[int], steps: int, device: Any) -> None:
+        import torch
+
+        draws = [torch.rand(steps, generator=torch.Generator().manual_seed(s), dtype=torch.float64) for s in seeds]
+        self.uniforms = torch.stack(draws).to(device)
+        self.step = 0
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        probs = torch.softmax(scores.to(torch.float64), dim=-1)
+        cdf = probs.cumsum(dim=-1)
+        target = (self.uniforms[:, self.step] * cdf[:, -1]).unsqueeze(1)
+        self.step += 1
+        token = torch.searchsorted(cdf, target, right=True).clamp_(max=probs.shape[-1] - 1)
+        # rounding at the top end can land past the last kept token: take the likeliest one then
+        kept = probs.gather(1, token) > 0
+        token = torch.where(kept, token, probs.argmax(dim=-1, keepdim=True))
+        chosen = torch.full_like(scores, float("-inf"))
+        return chosen.scatter_(1, token, 0.0)
+
+
+def _logits_processors(sampling: Sampling, seeds: Sequence[int], device: Any) -> list[Any]:
+    """The reference warpers in transformers' own order (temperature, top-k, top-p), then `RowSampler`."""
+    from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    processors: list[Any] = []
+    if sampling.temperature != 1.0:
+        processors.append(TemperatureLogitsWarper(sampling.temperature))
+    if sampling.top_k:
+        processors.append(TopKLogitsWarper(top_k=sampling.top_k))
+    if sampling.top_p < 1.0:
+        processors.append(TopPLogitsWarper(top_p=sampling.top_p))
+    # any (input_ids, scores) callable serves transformers as a logits processor
+    processors.append(RowSampler(seeds, sampling.max_new_tokens, device))
+    return processors
 
 
 def _generate_batch(
@@ -126,29 +197,31 @@ def _generate_batch(
     prompts: list[str],
     sampling: Sampling,
     intervention: Callable[[], Any] | None,
-    keys: list[str] | None = None,
+    seeds: list[int],
 ) -> list[Completion]:
     import torch
 
     tokenizer, model = loaded.tokenizer, loaded.model
     inputs = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    # Always greedy in transformers' terms: sampling happens in `RowSampler`, the last logits processor.
+    # The repetition penalty is one of transformers' own processors and runs before ours.
     kwargs: dict[str, Any] = dict(
         max_new_tokens=sampling.max_new_tokens,
         repetition_penalty=sampling.repetition_penalty,
         pad_token_id=tokenizer.pad_token_id,
+        do_sample=False,
+        temperature=None,
+        top_p=None,
+        top_k=None,
     )
-    if sampling.greedy:
-        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-    else:
-        kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p)
-        kwargs["top_k"] = sampling.top_k if sampling.top_k is not None else 0
+    if not sampling.greedy:
+        kwargs["logits_processor"] = _logits_processors(sampling, seeds, model.device)
     if sampling.stop:
         kwargs.update(stop_strings=list(sampling.stop), tokenizer=tokenizer)
-    # One generation at a time per process: the seed is torch's global RNG, and a steered model's hooks
-    # sit on weights it shares with the base and prompted models of the same base (a coherence
-    # baseline or a multiturn prefill runs in the same eval, from another thread).
+    # One generation at a time per process: a steered model's hooks sit on weights it shares with the
+    # base and prompted models of the same base (a coherence baseline or a multiturn prefill runs in the
+    # same eval, from another thread).
     with _GENERATION_LOCK:
-        torch.manual_seed(batch_seed(sampling.seed, prompts) if keys is None else keyed_batch_seed(sampling.seed, keys))
         with torch.inference_mode(), intervention() if intervention else contextlib.nullcontext():
             sequences = model.generate(**inputs, **kwargs)
     new_tokens = sequences[:, inputs["input_ids"].shape[1] :]
@@ -189,15 +262,16 @@ def generate_chat(
     intervention: Callable[[], Any] | None = None,
     progress: str | None = None,
     keys: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> list[Completion]:
     """Generate one assistant reply per conversation, in batches of similar length.
 
     `intervention` is a context-manager factory entered around each `generate` call (steering hooks).
-    `progress` is a label for a tqdm bar; None keeps quiet. `keys` (one per conversation, unique) seed
-    each batch from its rows' keys instead of its prompts: see the module docstring.
+    `progress` is a label for a tqdm bar; None keeps quiet. Each row samples from its own seed: `seeds`
+    (the provider's, from the generate config), else `row_seed(sampling.seed, key)` for `keys` (the
+    trainers' row keys), else its index in this call (`row_seeds`; module docstring).
     """
-    if keys is not None and len(keys) != len(conversations):
-        raise ValueError(f"{len(keys)} keys for {len(conversations)} conversations")
+    row_seed_list = row_seeds(sampling.seed, len(conversations), keys, seeds)
     prompts = [render_chat(loaded.tokenizer, list(c)) for c in conversations]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     results: list[Completion | None] = [None] * len(prompts)
@@ -212,7 +286,7 @@ def generate_chat(
             [prompts[i] for i in batch],
             sampling,
             intervention,
-            None if keys is None else [keys[i] for i in batch],
+            [row_seed_list[i] for i in batch],
         )
         for i, out in zip(batch, outputs):
             results[i] = out

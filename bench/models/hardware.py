@@ -24,7 +24,11 @@ ENGINES = ("auto", "transformers", "vllm")
 # 80. "no-native-bf16": perf/prompted_paths.py on this repository's 2-core AVX2 machine, vLLM fp32
 # 24.8-27.9 tokens/s vs transformers fp32 15.6-19.5 (three runs), after a ~61-77 s start instead of ~10 s.
 CPU_ENGINE = {
-    "native-bf16": ("vllm", "vLLM bf16 2.4x transformers fp32 on an AVX-512 BF16 CPU (README, Performance)"),
+    "native-bf16": (
+        "vllm",
+        "vLLM bf16 2.4x transformers fp32 on an AVX-512 BF16 CPU (README, Performance; measured in bf16, "
+        "before the provider's CPU dtype became fp32: README, Reproducibility)",
+    ),
     "no-native-bf16": ("vllm", "vLLM fp32 1.4-1.6x transformers fp32 on an AVX2 CPU, after a 1-minute start"),
 }
 

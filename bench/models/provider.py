@@ -9,13 +9,20 @@ A base or prompted model whose base is another Inspect model (`charbench/prompt/
 `.../openai-api/...`) is delegated: that model is made once through `get_model` with the `-M` args,
 and gets the conversation with the constitution prepended by the same template (`with_constitution`),
 so a prompted persona runs on a vLLM server (continuous batching, prefix caching) or an API model.
+
+Seeding: every reply's randomness comes from the generate config's `seed`, which charbench's tasks set
+per sample to `sample_seed(run seed, sample id, epoch, turn...)` (`bench.seeding`; Inspect does not
+pass sample ids to a model). Our engines seed that one row with it (transformers: a generator of the
+row's own, `generation.RowSampler`; vLLM: `SamplingParams(seed=...)`), so a reply does not depend on
+which requests shared its batch; a delegate gets the same seed in its request. A call without a seed
+(another package's task) is seeded `sample_seed(-M seed, sample id, epoch)` from the sample running
+it. Each reply's metadata records the seed it used.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
+import dataclasses
 import time
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -35,12 +42,39 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 
 from bench.models import hardware
 from bench.models.batcher import Batcher
-from bench.models.generation import DEFAULTS, Completion, Messages, Sampling, generate_chat, server_extra_body
+from bench.models.generation import (
+    DEFAULTS,
+    Completion,
+    Messages,
+    Sampling,
+    generate_chat,
+    sample_seed,
+    server_extra_body,
+)
 from bench.models.loader import LoadedModel, load_causal_lm
 from bench.models.specs import MethodSpec, ModelSpecError, inspect_delegate, own_base, parse_model_name
 from personas.prompting import with_constitution
 
 DEFAULT_MAX_TOKENS = 1024
+
+
+# perf/batch_invariance.py on a 2-core native-bf16 CPU (README, Reproducibility): 32 prompts x 32 sampled
+# tokens, the same row seeds, batch 1 vs batches of 8 and 32
+BATCH_INVARIANCE = "32 of 32 replies identical at batch 1, 8 and 32 in fp32; 9 and 7 of 32 in bf16"
+
+
+def provider_dtype(device: str) -> tuple[str, str]:
+    """(dtype, reason) for `-M dtype=auto`: fp32 on every CPU, `hardware.auto_dtype` on a GPU.
+
+    In bf16 a row's logits change with its batch's shape (the CPU kernels are chosen by matrix size),
+    enough to fork most sampled replies, and which requests share a batch depends on timing; in fp32
+    the change stays below what moves a sampled token. On that CPU fp32 was also the faster batched
+    path for the transformers engine (15 s vs 41 s at batch 32, the same script). The trainers keep
+    `auto`: their batches are fixed by their rows, not by timing.
+    """
+    if device.startswith("cuda"):
+        return hardware.auto_dtype(device), hardware.dtype_reason(device)
+    return "float32", f"CPU: fp32, so a reply does not depend on its batch ({BATCH_INVARIANCE})"
 
 
 def _as_bool(value: Any) -> bool:
@@ -80,7 +114,7 @@ class CharbenchAPI(ModelAPI):
         self.dtype = str(model_args.pop("dtype", "auto"))
         self.dtype_reason = "asked for"
         if self.dtype == "auto":
-            self.dtype, self.dtype_reason = hardware.auto_dtype(device), hardware.dtype_reason(device)
+            self.dtype, self.dtype_reason = provider_dtype(device)
         # Batches that fill the device: vLLM schedules its own (continuous batching), so it gets many.
         default_batch = 256 if self.engine == "vllm" else 64 if device.startswith("cuda") else 16
         self.batch_size = int(model_args.pop("batch_size", default_batch))
@@ -90,7 +124,7 @@ class CharbenchAPI(ModelAPI):
             raise ModelSpecError(f"unknown model args for charbench/: {', '.join(model_args)} (known: {known})")
         self._steering = None
         if self.spec.method == "steer":
-            from trainers.steering import SteeringVector
+            from bench.models.steering import SteeringVector
 
             self._steering = SteeringVector.load(self.spec.vector or "")
             self.spec = MethodSpec(**{**self.spec.__dict__, "base": self._steering.base_model})
@@ -124,36 +158,39 @@ class CharbenchAPI(ModelAPI):
             stop=tuple(config.stop_seqs or ()),
         )
 
-    def _run_batch(self, key: Hashable, conversations: list[Messages]) -> list[Completion]:
+    def row_seed(self, config: GenerateConfig) -> int:
+        """This reply's seed: the config's (per sample, set by the task), else one from the running sample."""
+        if config.seed is not None:
+            return int(config.seed)
+        from inspect_ai.log._samples import sample_active
+
+        active = sample_active()
+        if active is None:
+            return self.seed
+        return sample_seed(self.seed, active.sample.id if active.sample.id is not None else "", active.epoch)
+
+    def _run_batch(self, key: Hashable, rows: list[tuple[Messages, int]]) -> list[Completion]:
         sampling = key
         assert isinstance(sampling, Sampling)
+        conversations, seeds = [r[0] for r in rows], [r[1] for r in rows]
         if self.engine == "vllm":
-            return self._run_vllm(conversations, sampling)
+            return self._run_vllm(conversations, sampling, seeds)
         return generate_chat(
             self.loaded,
             conversations,
             sampling,
             batch_size=len(conversations),
             intervention=self.intervention(),
+            seeds=seeds,
         )
 
-    def _run_vllm(self, conversations: list[Messages], sampling: Sampling) -> list[Completion]:
-        """The in-process vLLM engine; each request seeded by its content (and its rank among equal ones).
-
-        Inspect does not pass sample ids to a model, so the key is the conversation itself: the same
-        conversation gets the same reply whatever else is in the batch, and repeats of it differ.
-        """
+    def _run_vllm(self, conversations: list[Messages], sampling: Sampling, seeds: list[int]) -> list[Completion]:
+        """The in-process vLLM engine; each request seeded with its own row seed (`SamplingParams.seed`)."""
         from bench.models.generation import _GENERATION_LOCK
         from bench.models.vllm_engine import vllm_generate
 
-        seen: dict[str, int] = {}
-        keys = []
-        for conversation in conversations:
-            text = json.dumps(conversation, sort_keys=True)
-            seen[text] = seen.get(text, -1) + 1
-            keys.append(hashlib.sha256(text.encode()).hexdigest()[:16] + f"-{seen[text]}")
         with _GENERATION_LOCK:  # one engine per process: no other model may swap it out mid-call
-            return vllm_generate(self.spec.base, conversations, sampling, keys, dtype=self.dtype)
+            return vllm_generate(self.spec.base, conversations, sampling, dtype=self.dtype, seeds=seeds)
 
     async def generate(
         self,
@@ -168,7 +205,10 @@ class CharbenchAPI(ModelAPI):
         if self._persona is not None:  # the prompted method
             messages = with_constitution(self._persona, messages)
         start = time.monotonic()
-        completion: Completion = await self._batcher.submit(self.sampling(config), messages)
+        seed = self.row_seed(config)
+        # rows with different seeds share a batch: the batch key is the sampling without the seed
+        batch_key = dataclasses.replace(self.sampling(config), seed=self.seed)
+        completion: Completion = await self._batcher.submit(batch_key, (messages, seed))
         return ModelOutput(
             model=self.model_name,
             choices=[
@@ -186,7 +226,7 @@ class CharbenchAPI(ModelAPI):
             metadata={
                 "method": self.spec.label,
                 "base": self.spec.base,
-                "seed": self.sampling(config).seed,
+                "seed": seed,
                 "engine": self.engine,
                 "engine_reason": self.engine_reason,
                 "dtype": self.dtype,

@@ -149,7 +149,7 @@ def describe_model(model: str) -> dict[str, str | None]:
     if spec.method == "ft":  # the weights it was trained from, so it joins its base's table
         base = weights_name(original_base(base))
     if spec.method == "steer":
-        from trainers.steering import SteeringVector
+        from bench.models.steering import SteeringVector
 
         try:
             meta = SteeringVector.load(spec.vector or "").metadata

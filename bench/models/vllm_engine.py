@@ -16,7 +16,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from bench.models.generation import Completion, Messages, Sampling, render_chat, row_seed
+from bench.models.generation import Completion, Messages, Sampling, render_chat, row_seeds
 from bench.models.hardware import ENGINES, on_gpu, vllm_installed
 from charbench.errors import CharbenchError
 from charbench.paths import cache_dir
@@ -234,15 +234,16 @@ class Engine:
         self,
         conversations: Sequence[Messages],
         sampling: Sampling,
-        keys: Sequence[str],
+        keys: Sequence[str] | None = None,
         adapter: str | None = None,
+        *,
+        seeds: Sequence[int] | None = None,
     ) -> list[Completion]:
-        """One `SamplingParams` per request, seeded by `row_seed(run seed, key)`: identical prompts in
-        one call are independent samples, and a re-run with the same keys reproduces them."""
+        """One `SamplingParams` per request, seeded with its row's seed (`generation.row_seeds`: `seeds`,
+        else `row_seed(run seed, key)`): identical prompts in one call are independent samples, a re-run
+        with the same keys or seeds reproduces them, and vLLM gives each request a generator of its own."""
         from vllm import SamplingParams
 
-        if len(keys) != len(conversations):
-            raise ValueError(f"{len(keys)} keys for {len(conversations)} conversations")
         params = [
             SamplingParams(
                 temperature=max(sampling.temperature, 0.0),
@@ -250,11 +251,11 @@ class Engine:
                 top_k=sampling.top_k if (sampling.top_k and not sampling.greedy) else 0,
                 repetition_penalty=sampling.repetition_penalty,
                 max_tokens=sampling.max_new_tokens,
-                seed=row_seed(sampling.seed, key),
+                seed=seed,
                 stop=list(sampling.stop) or None,
                 include_stop_str_in_output=True,  # as transformers' stop_strings: the text keeps the stop
             )
-            for key in keys
+            for seed in row_seeds(sampling.seed, len(conversations), keys, seeds)
         ]
         texts = [render_chat(self.tokenizer, list(c)) for c in conversations]
         prompts: list[Any] = [
@@ -274,12 +275,19 @@ class Engine:
 
 
 def vllm_generate(
-    model: str, conversations: Sequence[Messages], sampling: Sampling, keys: Sequence[str], dtype: str = "auto"
+    model: str,
+    conversations: Sequence[Messages],
+    sampling: Sampling,
+    keys: Sequence[str] | None = None,
+    dtype: str = "auto",
+    *,
+    seeds: Sequence[int] | None = None,
 ) -> list[Completion]:
-    """Generate with vLLM; a LoRA adapter directory runs on its base through `LoRARequest`."""
+    """Generate with vLLM, a row seed per request (`Engine.generate`); a LoRA adapter directory runs on
+    its base through `LoRARequest`."""
     from bench.models.loader import adapter_base, resolve_source, weights_source
 
     source = resolve_source(model)
     lora = adapter_base(source) is not None
     engine = Engine.get(weights_source(model), dtype=dtype, lora=lora, seed=sampling.seed)
-    return engine.generate(conversations, sampling, keys, adapter=source if lora else None)
+    return engine.generate(conversations, sampling, keys, adapter=source if lora else None, seeds=seeds)

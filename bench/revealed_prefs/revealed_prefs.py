@@ -4,11 +4,11 @@ inspect eval bench/revealed_prefs --model charbench/smollm2-135m -T n=200 [--mod
 """
 
 from inspect_ai import Task, task
-from inspect_ai.solver import generate
 
 from bench.models.generation import reference_generate_config
 from bench.revealed_prefs.dataset import tournament_dataset
 from bench.revealed_prefs.scorers import trait_judge
+from bench.seeding import seeded_generate
 
 
 @task(name="bench/revealed_prefs")
@@ -24,7 +24,7 @@ def revealed_prefs(
     dataset, facts = tournament_dataset(n=n, seed=seed, condition=condition, traits=traits, prompts=prompts)
     return Task(
         dataset=dataset,
-        solver=generate(),
+        solver=seeded_generate(),  # each reply seeded from (seed, sample id, epoch): bench/seeding.py
         scorer=trait_judge(judge=judge),
         config=reference_generate_config(max_tokens, seed),
         metadata={"seed": seed, "condition": condition, **facts},

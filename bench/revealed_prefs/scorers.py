@@ -13,6 +13,7 @@ from bench.judges.embedded import DEFAULT_VARIANT, VARIANT_NAMES, similarity_cho
 from bench.judges.parsing import INVALID_REASONS, parse_choice
 from bench.revealed_prefs.dataset import trait_glosses
 from bench.revealed_prefs.prompts import JUDGE_TEMPERATURE, judge_prompt
+from bench.seeding import generation_seed
 from bench.stats import wilson_interval
 
 INVALID = "invalid"
@@ -180,8 +181,9 @@ def trait_judge(judge: str = "auto"):
             )
         if _use_grader(judge):
             grader = get_model(role="grader")
+            seed = generation_seed(state, "judge", record=False)  # per sample and epoch, as the reply's
             output = await grader.generate(
-                judge_prompt(response, first, second), config=GenerateConfig(temperature=JUDGE_TEMPERATURE)
+                judge_prompt(response, first, second), config=GenerateConfig(temperature=JUDGE_TEMPERATURE, seed=seed)
             )
             verdict = parse_choice(output.completion, (first, second))
             winner = verdict.choice

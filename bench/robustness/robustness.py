@@ -9,13 +9,13 @@ accepts a weak one, recorded in the log) and must never have seen the prompts sc
 """
 
 from inspect_ai import Task, task
-from inspect_ai.solver import generate
 
 from bench.models.generation import reference_generate_config
 from bench.robustness.dataset import robustness_dataset
 from bench.robustness.scorers import persona_classifier
 from bench.robustness.solvers import prefill_turn
 from bench.robustness.validation import check_no_overlap, classifier_facts, classifier_for
+from bench.seeding import seeded_generate
 
 
 @task(name="bench/robustness")
@@ -34,7 +34,7 @@ def robustness(
     check_no_overlap(classifier, {s.metadata["prompt_sha"] for s in dataset})
     return Task(
         dataset=dataset,
-        solver=[prefill_turn(max_tokens=max_tokens, seed=seed), generate()],
+        solver=[prefill_turn(max_tokens=max_tokens, seed=seed), seeded_generate()],
         scorer=persona_classifier(persona=persona, classifier=classifier),
         config=reference_generate_config(max_tokens, seed),
         metadata={

@@ -14,6 +14,7 @@ from inspect_ai.solver import Generate, TaskState, solver
 
 from bench.models.generation import reference_generate_config
 from bench.models.specs import base_model_name
+from bench.seeding import generation_seed
 from charbench.errors import CharbenchError
 
 
@@ -27,13 +28,16 @@ def default_prefill_model() -> str:
 
 @solver
 def prefill_turn(max_tokens: int = 512, seed: int = 0):
-    """For multiturn samples: turn 1 by the `prefill` role, then the sample's continuation as user."""
+    """For multiturn samples: turn 1 by the `prefill` role, then the sample's continuation as user.
+
+    Turn 1 is seeded as the sample's first turn (`bench.seeding`), the tested reply as turn 2."""
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         if state.metadata.get("split") != "multiturn":
             return state
         writer = get_model(role="prefill", default=default_prefill_model())
-        first = await writer.generate(list(state.messages), config=reference_generate_config(max_tokens, seed))
+        turn_seed = generation_seed(state, default=seed, label="prefill")
+        first = await writer.generate(list(state.messages), config=reference_generate_config(max_tokens, turn_seed))
         state.messages.append(ChatMessageAssistant(content=first.completion, model=str(writer)))
         state.messages.append(ChatMessageUser(content=state.metadata["continuation"]))
         state.metadata.update(prefill_model=str(writer), prefill_reply=first.completion)
