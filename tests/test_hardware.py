@@ -131,8 +131,15 @@ def test_auto_engine_per_device_and_cpu_class(cpu):
     cpu(AVX512_BF16)
     assert hardware.provider_engine("auto", "base")[0] == hardware.CPU_ENGINE["native-bf16"][0]
     cpu(AVX2)
-    engine, reason = hardware.provider_engine("auto", "ft")
+    engine, reason = hardware.provider_engine("auto", "prompt")
     assert engine == hardware.CPU_ENGINE["no-native-bf16"][0] and "no-native-bf16" in reason
+    # LoRA adapters: transformers on every CPU class (vLLM's CPU LoRA path is slow), vLLM on a GPU, vLLM when asked
+    for flags in (AVX2, AVX512_BF16, AMX):
+        cpu(flags)
+        assert hardware.provider_engine("auto", "ft") == ("transformers", hardware.CPU_LORA)
+        assert hardware.provider_engine("vllm", "ft") == ("vllm", "asked for")
+    cpu(AVX2, gpu=True)
+    assert hardware.provider_engine("auto", "ft")[0] == "vllm"
 
 
 def test_steered_models_stay_on_transformers(cpu):

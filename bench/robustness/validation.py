@@ -30,7 +30,8 @@ MIN_HELD_OUT_PROMPTS = 8
 WEAK_HINT = (
     "use more prompts (--classifier-prompts / --prompts), longer replies (--max-tokens) or a stronger "
     "backbone (answerdotai/ModernBERT-base in the HF cache, or --backbone), or pass "
-    "--allow-weak-classifier (-T allow_weak_classifier=true) to go on with it labelled weak"
+    "--allow-weak-classifier (-T allow_weak_classifier=true) to go on with it labelled weak; in an experiment "
+    "spec: instruments.classifier.train.prompts / .max_tokens / .backbone, or instruments.classifier.allow_weak: true"
 )
 
 
