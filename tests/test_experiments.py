@@ -198,3 +198,24 @@ def test_compare_and_score_write_a_spec_that_run_repeats(tmp_path, monkeypatch, 
     assert [(m.label, m.kind) for m in spec.methods] == [("prompted", "prompted")]
     (row,) = plan_rows(spec)
     assert row_model(row, tmp_path) == f"charbench/prompt/loving/{tiny_llama_dir}"
+
+
+def test_role_models_name_the_embedded_base_by_name_not_by_its_cache_path(tmp_path):
+    """The drift user and the robustness prefill default to the row's base model: for a steered or
+    fine-tuned model on the embedded weights that is `charbench/smollm2-135m`, never the cache directory
+    (which would put a machine path in every log's model usage)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from bench.models.loader import embedded_model_dir
+    from bench.models.specs import base_model_name
+    from bench.models.steering import SteeringVector
+
+    weights = str(embedded_model_dir())
+    vector = SteeringVector({1: torch.ones(576)}, {"base_model": weights, "persona": "loving"})
+    path = vector.save(tmp_path / "v.safetensors")
+    assert base_model_name(f"charbench/steer/0.5/{path}") == "charbench/smollm2-135m"
+    lora = get_peft_model(AutoModelForCausalLM.from_pretrained(weights), LoraConfig(r=2, target_modules=["q_proj"]))
+    lora.save_pretrained(tmp_path / "adapter")
+    assert base_model_name(f"charbench/ft/{tmp_path / 'adapter'}") == "charbench/smollm2-135m"

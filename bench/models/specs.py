@@ -194,11 +194,11 @@ def base_model_name(model: str) -> str:
         adapter = _vllm_adapter(model)
         return adapter[0] if adapter else model
     spec = parse_model_name(model.removeprefix("charbench/"))
-    if spec.method == "ft":
-        return f"charbench/{original_base(spec.base)}"
+    if spec.method == "ft":  # the embedded model by its name, not its cache path (no machine paths in logs)
+        return f"charbench/{weights_name(original_base(spec.base))}"
     if spec.method in ("base", "prompt") and inspect_delegate(spec.base):
         return spec.base  # the bare Inspect model: no charbench layer needed without a persona
-    return f"charbench/{describe_model(model)['base']}"
+    return f"charbench/{weights_name(describe_model(model)['base'])}"
 
 
 def original_base(checkpoint: str) -> str:
