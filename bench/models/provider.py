@@ -109,6 +109,10 @@ class CharbenchAPI(ModelAPI):
         self.spec = MethodSpec(**{**self.spec.__dict__, "base": own_base(self.spec.base)})
         self.seed = int(model_args.pop("seed", DEFAULTS.seed))
         self.engine, self.engine_reason = hardware.provider_engine(model_args.pop("engine", None), self.spec.method)
+        if self.engine == "vllm":
+            # transformers resolves its names lazily and not thread-safely: the engine starts in a batch's
+            # worker thread, beside other models' threads, so resolve what its start reads here, once
+            from transformers import AutoConfig, AutoTokenizer  # noqa: F401
         self.device = model_args.pop("device", None)
         device = str(self.device or ("cuda" if hardware.on_gpu() else "cpu"))
         self.dtype = str(model_args.pop("dtype", "auto"))
