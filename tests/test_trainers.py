@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -288,9 +289,12 @@ def test_train_all_on_the_embedded_model_leaves_a_checkpoint_and_scored_logs(tmp
     }
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
     assert main(["train", "all", "--config", str(tmp_path / "train.yaml")]) == 0
-    final = tmp_path / "ckpt" / "loving-smollm2-135m" / "final"
-    assert (final / "model.safetensors").is_file() and (final / "charbench_pipeline.json").is_file()
-    logs = [line.split("log: ", 1)[1] for line in capsys.readouterr().out.splitlines() if line.startswith("log: ")]
+    out = capsys.readouterr().out.splitlines()
+    [checkpoint] = [line.split()[1] for line in out if line.startswith("checkpoint: ")]
+    final = tmp_path / "ckpt" / "loving-smollm2-135m" / "persona-adapter"  # DPO + introspection, combined
+    assert Path(checkpoint).resolve() == final.resolve()
+    assert (final / "adapter_model.safetensors").is_file() and (final / "charbench_combine.json").is_file()
+    logs = [line.split("log: ", 1)[1] for line in out if line.startswith("log: ")]
     assert logs and all(str(tmp_path / "results") in log for log in logs)
 
 
