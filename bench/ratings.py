@@ -118,8 +118,9 @@ def _draws(matches: pd.DataFrame, fit: Fit, n: int, seed: int) -> tuple[pd.DataF
 def bootstrap(matches: pd.DataFrame, fit: Fit = bradley_terry, n: int = 200, seed: int = 0) -> pd.DataFrame:
     """95% percentile intervals: refit on `n` resamples of the matches (rows drawn with replacement).
 
-    Returns the point fit's table with `lo`, `hi` and `se` added. A trait missing from a resample
-    contributes no value to that resample.
+    Treats every matchup as independent: right for simulated matches, not for a tournament log, whose
+    matchups share prompts (`bench.revealed_prefs.validity` resamples prompts). Returns the point fit's
+    table with `lo`, `hi` and `se` added; a trait missing from a resample contributes nothing to it.
     """
     point, draws = _draws(matches, fit, n, seed)
     samples = pd.concat(draws, axis=1).reindex(point.index)
@@ -127,23 +128,6 @@ def bootstrap(matches: pd.DataFrame, fit: Fit = bradley_terry, n: int = 200, see
     point["hi"] = samples.quantile(0.975, axis=1)
     point["se"] = samples.std(axis=1, ddof=1)
     return point
-
-
-def spread_interval(
-    matches: pd.DataFrame, fit: Fit = bradley_terry, n: int = 200, seed: int = 0
-) -> tuple[float, float, float]:
-    """Rating spread (population std over traits) with a bootstrap 95% interval.
-
-    Resampling adds noise to every refit, so resampled spreads sit above the point estimate (by a
-    lot when traits have few matches); the interval keeps the bootstrap's width but is centred on the
-    point estimate (shifted by point - median of the draws).
-    """
-    point, draws = _draws(matches, fit, n, seed)
-    values = np.array([float(d.std(ddof=0)) for d in draws])
-    spread = float(point["rating"].std(ddof=0))
-    shift = spread - float(np.median(values))
-    lo, hi = float(np.quantile(values, 0.025)) + shift, float(np.quantile(values, 0.975)) + shift
-    return spread, max(0.0, lo), hi
 
 
 def simulate_matches(true_ratings: pd.Series, n: int, seed: int = 0) -> pd.DataFrame:
@@ -158,109 +142,6 @@ def simulate_matches(true_ratings: pd.Series, n: int, seed: int = 0) -> pd.DataF
     return pd.DataFrame({"trait_a": traits[a], "trait_b": traits[b], "winner": np.where(a_wins, traits[a], traits[b])})
 
 
-# ---------------------------------------------------------------- floors, reliability, multiplicity
-# ../shared/VALIDITY.md section 2: what a number would read under the null, and how well it agrees
-# with itself, beside the number.
-
-
-def corrected_spread(table: pd.DataFrame, spread: float | None = None) -> float:
-    """The spread with estimation noise removed: sqrt(max(0, spread^2 - mean(se^2))).
-
-    `table` is `bootstrap`'s output (per-trait `rating` and `se`); `spread` defaults to the table's own
-    (population std of the ratings); pass an interval end to correct it the same way. The raw spread of
-    a coin-flip judge is not 0 (every rating carries its own noise); this one is ~0.
-    """
-    spread = float(table["rating"].std(ddof=0)) if spread is None else spread
-    variance = spread**2 - float((table["se"].fillna(0) ** 2).mean())
-    return float(np.sqrt(max(0.0, variance)))
-
-
-def null_spread(matches: pd.DataFrame, fit: Fit = bradley_terry, sims: int = 20, seed: int = 0) -> tuple[float, float]:
-    """The spread a coin-flip judge gives on this log's own pairings (same traits, same n): mean and 95th
-    percentile over `sims` seeded simulations. A raw spread near this is noise."""
-    rng = np.random.default_rng(seed)
-    a, b = matches["trait_a"].to_numpy(), matches["trait_b"].to_numpy()
-    values = []
-    for _ in range(sims):
-        winner = np.where(rng.random(len(a)) < 0.5, a, b)
-        values.append(float(fit(pd.DataFrame({"trait_a": a, "trait_b": b, "winner": winner}))["rating"].std(ddof=0)))
-    return float(np.mean(values)), float(np.quantile(values, 0.95))
-
-
-def _halves(matches: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded split stratified by trait: after a shuffle, each trait's matchups (grouped by their first
-    trait) alternate between the halves, so every trait with two or more matchups is in both."""
-    shuffled = matches.iloc[rng.permutation(len(matches))]
-    order = shuffled.groupby("trait_a", sort=False).cumcount().to_numpy()
-    return shuffled[order % 2 == 0], shuffled[order % 2 == 1]
-
-
-def _split_half(matches: pd.DataFrame, fit: Fit, rng: np.random.Generator, resample: bool = False) -> float:
-    """One split's Spearman-Brown reliability; `resample` draws each half with replacement *after* the
-    split, so a duplicated matchup never lands in both halves (which would fake agreement)."""
-    from scipy.stats import spearmanr
-
-    first, second = _halves(matches, rng)
-    if min(len(first), len(second)) < 2:
-        return float("nan")
-    if resample:
-        first = first.iloc[rng.integers(0, len(first), len(first))]
-        second = second.iloc[rng.integers(0, len(second), len(second))]
-    ra, rb = fit(first)["rating"], fit(second)["rating"]
-    common = ra.index.intersection(rb.index)
-    if len(common) < 3:
-        return float("nan")
-    r = float(spearmanr(ra[common], rb[common]).statistic)
-    # Spearman-Brown leaves [-1, 1] below r = -1/3 (-18 at r = -0.9): halves that disagree that much
-    # are simply at the floor, and an unclipped point would sit outside its own (clipped) interval
-    return max(-1.0, 2 * r / (1 + r)) if r > -1 else -1.0
-
-
-def reliability(
-    matches: pd.DataFrame, fit: Fit = bradley_terry, n: int = 50, seed: int = 0
-) -> tuple[float, float, float]:
-    """Split-half reliability of the ranking, Spearman-Brown corrected: rel = 2r / (1 + r).
-
-    Point estimate: the mean over 10 seeded splits (one split is itself noisy). Interval: 95% percentile
-    over `n` draws, each a fresh split whose halves are resampled (with replacement) separately,
-    re-centred on the point estimate; the resampled unit is the matchup. Near 0 for a coin-flip judge;
-    two noisy rankings of one model correlate at most sqrt(rel_a * rel_b).
-    """
-    rng = np.random.default_rng(seed)
-    points = [_split_half(matches, fit, rng) for _ in range(10)]
-    draws = [_split_half(matches, fit, rng, resample=True) for _ in range(n)]
-    if not np.isfinite(points).any() or not np.isfinite(draws).any():
-        return float("nan"), float("nan"), float("nan")  # too few matchups to split
-    point = float(np.nanmean(points))
-    # resampled halves are noisier than the data, so the draws sit below the point estimate: keep the
-    # bootstrap's width, centred on the point estimate (as `spread_interval` does)
-    shift = point - float(np.nanmedian(draws))
-    lo, hi = np.nanquantile(draws, [0.025, 0.975]) + shift
-    return point, float(max(-1.0, lo)), float(min(1.0, hi))
-
-
-def benjamini_hochberg(p_values: pd.Series) -> pd.Series:
-    """BH q-values (false discovery rate), in the input's order."""
-    p = p_values.to_numpy(dtype=float)
-    order = np.argsort(p)
-    ranked = p[order] * len(p) / np.arange(1, len(p) + 1)
-    q = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty_like(q)
-    out[order] = np.minimum(q, 1.0)
-    return pd.Series(out, index=p_values.index)
-
-
-def bootstrap_p_values(estimate: pd.Series, draws: pd.DataFrame) -> pd.Series:
-    """Two-sided p-value per trait from the estimate and its bootstrap standard error (normal
-    approximation): z = estimate / sd(draws). Counting draws past 0 instead cannot go below
-    1 / (draws + 1), which no multiplicity correction over 144 traits would ever let through."""
-    from scipy.stats import norm
-
-    se = draws.std(axis=1, ddof=1).reindex(estimate.index)
-    z = (estimate / se.replace(0, np.nan)).abs()
-    return pd.Series(2 * norm.sf(z.to_numpy(dtype=float)), index=estimate.index).fillna(1.0)
-
-
 # ---------------------------------------------------------------- power
 
 ELO_PER_LOGIT = 400 / np.log(10)
@@ -272,13 +153,24 @@ def rating_se(matches_per_trait: float) -> float:
     return float(ELO_PER_LOGIT * 2 / np.sqrt(matches_per_trait))
 
 
-def matchups_for_shift(shift: float, traits: int, power: float = 0.8, alpha: float = 0.05, tests: int = 1) -> int:
-    """Matchups per log to detect a `shift` (Elo) in one trait between two independent logs, two-sided,
-    at `power`; `tests` > 1 applies Bonferroni (the worst case of BH: one true shift among `tests`)."""
+def matchups_for_shift(
+    shift: float,
+    traits: int,
+    power: float = 0.8,
+    alpha: float = 0.05,
+    tests: int = 1,
+    design_effect: float = 1.0,
+) -> int:
+    """Matchups per log to detect a `shift` (Elo) in one trait between two logs, two-sided, at `power`;
+    `tests` > 1 applies Bonferroni (the worst case of any FDR control: one true shift among `tests`).
+
+    `design_effect`: the variance of a shift on the real design over that of independent matchups in
+    independent logs (prompt reuse raises it, pairing two logs on one design lowers it), measured by
+    `bench.revealed_prefs.validity.design_effect`."""
     from scipy.stats import norm
 
     z = norm.ppf(1 - alpha / (2 * tests)) + norm.ppf(power)
-    per_trait = 2 * (z * ELO_PER_LOGIT * 2 / shift) ** 2  # se of a difference: sqrt(2) x se
+    per_trait = design_effect * 2 * (z * ELO_PER_LOGIT * 2 / shift) ** 2  # se of a difference: sqrt(2) x se
     return int(np.ceil(per_trait * traits / 2))  # each matchup plays two traits
 
 

@@ -9,6 +9,7 @@ from charbench.paths import results_dir
 
 
 def _train(args: argparse.Namespace) -> None:
+    from bench.models.specs import refuse_two_way
     from bench.robustness.validation import format_scores
     from personas import list_personas, load_persona
     from trainers.classifier import ClassifierConfig, data_models, generate_logs, read_rows, train_classifier
@@ -18,6 +19,8 @@ def _train(args: argparse.Namespace) -> None:
         rows, skipped = read_rows(args.data, none_class=args.none_class)
         sources = [Path(d).name for d in args.data]
     else:
+        provider = f"--data with logs of charbench/prompt/<persona>/{args.generator}"
+        refuse_two_way(args.generator, f"--generator {args.generator}", f"charbench/{args.generator}", provider)
         personas = args.personas.split(",") if args.personas else sorted(list_personas())
         for persona in personas:
             load_persona(persona)

@@ -20,8 +20,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def _personas_list(args: argparse.Namespace) -> None:
     from personas import list_personas
 
-    for name, persona in sorted(list_personas().items()):
-        print(f"{name:<15} {len(persona.traits):>2} traits  {persona.description}")
+    personas = sorted(list_personas().items())
+    width = max(len(name) for name, _ in personas)
+    for name, persona in personas:
+        print(f"{name:<{width}} {len(persona.traits):>2} traits  {persona.description}")
 
 
 def _personas_show(args: argparse.Namespace) -> None:
@@ -86,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = psub.add_parser("list", help="list every persona found (shipped + $CHARBENCH_PERSONAS)")
     p.set_defaults(func=_personas_list)
     p = psub.add_parser("show", help="print one persona's traits and questions")
-    p.add_argument("name", help="persona name or path to a persona file (ours or the reference's)")
+    p.add_argument("name", help="persona name (loving, oct.loving) or path to a persona file (ours or the reference's)")
     p.add_argument("--system-prompt", action="store_true", help="print the system prompt built from it instead")
     p.set_defaults(func=_personas_show)
     p = psub.add_parser("validate", help="validate persona files (default: all found personas)")
@@ -97,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="convert an Open Character Training constitution (.txt JSON list or .jsonl) to charbench YAML",
     )
     p.add_argument("file", help="the reference's constitution file")
-    p.add_argument("--name", help="persona name (default: the file stem)")
+    p.add_argument("--name", help="persona name (default: oct.<file stem>)")
     p.add_argument("--description", help="one-line description (default: the first trait)")
     p.add_argument("--out", help="YAML file to write (default: <name>.yaml here)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")

@@ -17,6 +17,7 @@ def _compare(args: argparse.Namespace) -> None:
             seed=args.seed,
             force=args.force,
             persona=args.persona,
+            retest=args.retest,
         )
     )
 
@@ -24,12 +25,24 @@ def _compare(args: argparse.Namespace) -> None:
 def _power(args: argparse.Namespace) -> None:
     from bench.ratings import expected_reliability, matchups_for_shift
 
-    plain = matchups_for_shift(args.shift, args.traits, power=args.power)
-    corrected = matchups_for_shift(args.shift, args.traits, power=args.power, tests=args.traits)
+    effect, source = args.design_effect, "given"
+    if args.from_logs:
+        from bench.revealed_prefs.compare import matches_from_log
+        from bench.revealed_prefs.validity import design_effect
+
+        a, b = (matches_from_log(path)[0] for path in args.from_logs)
+        effect, source = design_effect(a, b), f"measured on {args.from_logs[0]} vs {args.from_logs[1]}"
+    plain = matchups_for_shift(args.shift, args.traits, power=args.power, design_effect=effect)
+    corrected = matchups_for_shift(args.shift, args.traits, power=args.power, tests=args.traits, design_effect=effect)
+    print(
+        f"design effect {effect:.2f} ({source}): the variance of a trait shift on this design (prompts reused, "
+        "the two logs paired) over that of independent matchups in independent logs"
+        + ("; 1 assumes independent matchups: measure yours with --from-logs BASE METHOD" if not args.from_logs else "")
+    )
     print(
         f"To detect a {args.shift:g}-Elo shift in one trait between two logs ({args.traits} traits, two-sided "
         f"alpha 0.05, power {args.power:g}): {plain} matchups per log; {corrected} with multiplicity control "
-        f"(Bonferroni over {args.traits} traits, the worst case of Benjamini-Hochberg)."
+        f"(Bonferroni over {args.traits} traits, the worst case of any false-discovery control)."
     )
     for n in sorted({args.matchups, plain, corrected}):
         print(
@@ -48,7 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("log_a", help="reference log (e.g. the base model)")
     p.add_argument("log_b", help="compared log (e.g. the trained model)")
     p.add_argument("--png", default="prefs-compare.png", help="figure path (default prefs-compare.png)")
-    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples (default 200)")
+    p.add_argument(
+        "--bootstrap", type=int, default=200, help="bootstrap draws, prompts resampled (default: %(default)s)"
+    )
+    p.add_argument(
+        "--retest",
+        metavar="LOG",
+        help="a second run of log A on the same design with independent replies: the test-retest ceiling",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--persona",
@@ -62,4 +82,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--power", type=float, default=0.8)
     p.add_argument("--matchups", type=int, default=2000, help="also report reliability at this n (default 2000)")
     p.add_argument("--true-spread", type=float, default=100, help="assumed true rating spread for reliability")
+    p.add_argument(
+        "--design-effect",
+        type=float,
+        default=1.0,
+        help="variance of a shift on your design over independent matchups (default: %(default)s)",
+    )
+    p.add_argument(
+        "--from-logs",
+        nargs=2,
+        metavar=("BASE", "METHOD"),
+        help="measure the design effect on two tournament logs of one design (prompt-clustered, paired)",
+    )
     p.set_defaults(func=_power)

@@ -27,15 +27,23 @@ class Row:
     method: Method
     persona: str | None
     evals: tuple[str, ...]
+    replicate: int = 0  # > 0: a rerun of the row on the same design with independent replies (test-retest)
 
     @property
-    def identity(self) -> dict[str, str | None]:
+    def identity(self) -> dict[str, str | int | None]:
         """What every log of the row carries as metadata: the row as the spec declares it."""
-        return {"base": self.base.label, "persona": self.persona, "method": self.method.label, "kind": self.method.kind}
+        identity: dict[str, str | int | None] = {
+            "base": self.base.label,
+            "persona": self.persona,
+            "method": self.method.label,
+            "kind": self.method.kind,
+        }
+        return identity | ({"replicate": self.replicate} if self.replicate else {})
 
     @property
     def name(self) -> str:
-        return f"{self.base.label}/{self.persona or '*'}/{self.method.label}"
+        retest = f" (retest {self.replicate})" if self.replicate else ""
+        return f"{self.base.label}/{self.persona or '*'}/{self.method.label}{retest}"
 
 
 def vector_path(exp_dir: Path, base: Base, persona: str) -> Path:
@@ -107,6 +115,8 @@ def plan_rows(spec: ExperimentSpec) -> list[Row]:
         shared = tuple(e for e in evals if e in SHARED_EVALS)
         if shared and base_method is not None:
             rows.append(Row(base, base_method, None, shared))
+            if "revealed_prefs" in shared and spec.evals.revealed_prefs and spec.evals.revealed_prefs.retest:
+                rows.append(Row(base, base_method, None, ("revealed_prefs",), replicate=1))
         for persona in spec.personas:
             for method in spec.methods:
                 if method.kind == "fine-tuned" and adapter_for(method, base, persona) is None:

@@ -287,7 +287,7 @@ def _task(spec: ExperimentSpec, row: Row, eval_name: str, exp_dir: Path, made: I
         assert a is not None
         return revealed_prefs(
             n=a.n, seed=seed, condition=a.condition, traits=a.traits, prompts=a.prompts, judge=a.judge,
-            max_tokens=a.max_tokens,
+            max_tokens=a.max_tokens, design_null=a.design_null, replicate=row.replicate,
         )  # fmt: skip
     if eval_name == "capabilities":
         from bench.capabilities.capabilities import capabilities

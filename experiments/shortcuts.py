@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from inspect_ai.log import EvalLog
 
-from bench.models.specs import describe_model, parse_model_name
+from bench.models.specs import describe_model, local_model_name, parse_model_name, two_way_provider
 from charbench.errors import CharbenchError
 from charbench.paths import portable, results_dir
 
@@ -113,15 +113,16 @@ def method_of(model: str) -> tuple[dict, dict]:
         method = {"label": "steered", "kind": "steered", "vector": vector, "coef": spec.coef}
         if spec.layers:
             method["layers"] = ",".join(str(x) for x in spec.layers)
-        return {"label": label(str(info["base"])), "model": f"charbench/{info['base']}"}, method
+        return {"label": label(str(info["base"])), "model": local_model_name(str(info["base"]))}, method
     if kind == "fine-tuned":
-        return {"label": label(str(info["base"])), "model": f"charbench/{info['base']}"}, {
+        return {"label": label(str(info["base"])), "model": local_model_name(str(info["base"]))}, {
             "label": "fine-tuned",
             "kind": "fine-tuned",
             "adapter": spec.base,
         }
     weights = spec.base  # base and prompted: the weights as typed (a delegate keeps its provider)
-    return {"label": label(str(info["base"])), "model": f"charbench/{weights}"}, {"label": kind, "kind": kind}
+    model = weights if two_way_provider(weights) else f"charbench/{weights}"  # `google/...` as typed: the API
+    return {"label": label(str(info["base"])), "model": model}, {"label": kind, "kind": kind}
 
 
 def write_spec(spec: dict, log_root: Path | None = None) -> Path:
@@ -213,7 +214,7 @@ def compare_methods(
     spec = {
         "experiment": f"compare-{label(weights)}-{persona_name}",
         "seed": config.seed,
-        "bases": [{"label": label(weights), "model": f"charbench/{weights}"}],
+        "bases": [{"label": label(weights), "model": local_model_name(weights)}],
         "personas": [persona_name],
         "methods": methods,
         "evals": evals_section(config, True, "prompted"),

@@ -42,6 +42,19 @@ class Base(_Strict):
     def ours(self) -> bool:
         return self.model.startswith("charbench/")
 
+    @field_validator("model")
+    @classmethod
+    def _one_reading(cls, model: str) -> str:
+        """`charbench/google/gemma-3-4b-it` says ours but its rows would go to Inspect's google provider."""
+        from bench.models.specs import local_model_name, own_base, refuse_two_way
+
+        if model.startswith("charbench/"):
+            try:
+                refuse_two_way(own_base(model), model, local_model_name(model), own_base(model))
+            except CharbenchError as err:
+                raise ValueError(str(err)) from None
+        return model
+
 
 Template = str | dict[str, str]  # one path template, or one per base label
 
@@ -85,6 +98,11 @@ class RevealedPrefs(_Strict):
     traits: str | None = None  # trait file (default: the reference's 144 words)
     prompts: str = "general"
     judge: str = "auto"
+    # judge every reply once more on another matchup's traits: the null of this judge on this design
+    design_null: bool = True
+    # run the base row's tournament a second time on the same design with independent replies: the
+    # test-retest ceiling of every Spearman against the base (one more base tournament per base)
+    retest: bool = False
 
 
 class Robustness(_Strict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from inspect_ai.log import EvalLog
 
 from bench.logs import log_metrics
+from bench.revealed_prefs.report import prefs_figures
 
 
 def print_summary(logs: list[EvalLog]) -> None:
@@ -28,13 +29,7 @@ def summarize(logs: list[EvalLog]) -> list[tuple[str, str]]:
         task = log.eval.task
         if task.endswith("revealed_prefs") and "spread" in m:
             top = [k.split("_", 1)[1] for k in sorted(m) if k.startswith("top0")][:3]
-            text = (
-                f"spread {m['spread']:.0f} [{m['spread_lo']:.0f}, {m['spread_hi']:.0f}] "
-                f"(noise-corrected {m.get('spread_corrected', float('nan')):.0f}, coin-flip floor "
-                f"{m.get('spread_null', float('nan')):.0f}), reliability {m.get('reliability', float('nan')):.2f} "
-                f"[{m.get('reliability_lo', float('nan')):.2f}, {m.get('reliability_hi', float('nan')):.2f}], "
-                f"valid {int(m['valid'])}/{int(m['matchups'])}, invalid {m['invalid_rate']:.1%}, top: {', '.join(top)}"
-            )
+            text = f"{prefs_figures(m)}, valid {int(m['valid'])}/{int(m['matchups'])}, top: {', '.join(top)}"
         elif task.endswith("robustness") and "normal_accuracy" in m:
             parts = [
                 f"{split} {m[f'{split}_accuracy']:.2f} [{m[f'{split}_accuracy_lo']:.2f}, "

@@ -36,6 +36,7 @@ class RunLogs:
     model: str
     kind: str = ""  # base | prompted | steered | fine-tuned (the method label may be anything)
     prefs: EvalLog | None = None
+    prefs_retest: EvalLog | None = None  # the base row's second run on the same design (test-retest)
     robustness: EvalLog | None = None
     capabilities: EvalLog | None = None
     drift: EvalLog | None = None
@@ -108,7 +109,9 @@ def collect(log_dir: str | Path) -> dict[tuple[str, str, str], RunLogs]:
 def _place(runs: dict, key: tuple[str, str, str], kind: str, log: EvalLog, log_dir: Path) -> None:
     run = runs.setdefault(key, RunLogs(*key, model=shown(log.eval.model, log_dir), kind=kind))
     task = log.eval.task
-    if task.endswith("revealed_prefs"):
+    if task.endswith("revealed_prefs") and (log.eval.task_args or {}).get("replicate"):
+        run.prefs_retest = log
+    elif task.endswith("revealed_prefs"):
         run.prefs = log
     elif task.endswith("robustness"):
         run.robustness = log
@@ -137,13 +140,15 @@ class _FullLogs:
 
 
 def build_table(
-    runs: dict[tuple[str, str, str], RunLogs], bootstrap: int = 100, force: bool = False
+    runs: dict[tuple[str, str, str], RunLogs], bootstrap: int | None = None, force: bool = False
 ) -> tuple[pd.DataFrame, dict]:
     """The leaderboard table, plus each row's trait-shift comparison against its base (for plots).
 
     The Spearman against the base is computed only when the two tournaments are comparable (judge,
     condition, traits, prompt set, seed policy); otherwise the cell stays empty and
-    `prefs_vs_base` says why, unless `force`, which computes it and labels it FORCED.
+    `prefs_vs_base` says why, unless `force`, which computes it and labels it FORCED. The base row's
+    second run on its design (`retest`), where the experiment declared one, gives the test-retest
+    ceiling of every Spearman against that base; `prefs_retest` says when there is none.
     """
     from bench.revealed_prefs.compare import (
         comparable,
@@ -152,15 +157,20 @@ def build_table(
         matches_from_log,
         persona_targets,
     )
+    from bench.revealed_prefs.validity import DRAWS, MULTIPLICITY
     from bench.robustness.report import rows_from_logs, split_scores
 
     full = _FullLogs()
 
+    bootstrap = bootstrap or DRAWS
     base_prefs: dict[str, EvalLog] = {}
+    base_retest: dict[str, EvalLog] = {}
     base_capabilities: dict[str, EvalLog] = {}
     for run in runs.values():
         if run.kind == "base" and run.prefs is not None:
             base_prefs[run.base] = run.prefs
+        if run.kind == "base" and run.prefs_retest is not None:
+            base_retest[run.base] = run.prefs_retest
         if run.kind == "base" and run.capabilities is not None:
             base_capabilities[run.base] = run.capabilities
     # macro-F1 over personas, for methods whose robustness logs cover every classifier label
@@ -192,11 +202,13 @@ def build_table(
                 prefs_matchups=m.get("matchups"),
                 prefs_valid=m.get("valid"),
                 prefs_invalid_rate=m.get("invalid_rate"),
+                prefs_prompts=m.get("prompts"),
                 prefs_spread=m.get("spread"),
-                prefs_spread_lo=m.get("spread_lo"),
-                prefs_spread_hi=m.get("spread_hi"),
+                prefs_spread_null=m.get("spread_null"),  # the design null (NaN: the log predates it)
                 prefs_spread_corrected=m.get("spread_corrected"),
-                prefs_spread_null=m.get("spread_null"),
+                prefs_spread_corrected_lo=m.get("spread_corrected_lo"),
+                prefs_spread_corrected_hi=m.get("spread_corrected_hi"),
+                prefs_spread_coinflip=m.get("spread_coinflip"),
                 prefs_reliability=m.get("reliability"),
                 prefs_reliability_lo=m.get("reliability_lo"),
                 prefs_reliability_hi=m.get("reliability_hi"),
@@ -214,20 +226,33 @@ def build_table(
                 try:
                     if differ and not force:
                         raise ValueError("not comparable")
+                    retest = base_retest.get(run.base)
                     result = compare_frames(
                         matches_from_log(full(reference))[0],
                         matches_from_log(full(run.prefs))[0],
                         n=bootstrap,
                         targets=persona_targets(run.persona, missing_ok=True),
+                        retest=None if retest is None else matches_from_log(full(retest))[0],
+                        reliability=False,  # each log's own metrics carry it
                     )
                     shifts[(run.base, run.persona, run.method)] = result
                     row.update(
+                        prefs_unit=result["unit"],
                         prefs_spearman_vs_base=result["spearman"],
                         prefs_spearman_lo=result["spearman_ci"][0],
                         prefs_spearman_hi=result["spearman_ci"][1],
-                        prefs_spearman_ceiling=result["ceiling"],
-                        prefs_shifts_surviving_bh=result["survivors"],
+                        prefs_shifts_surviving=result["survivors"],
+                        prefs_multiplicity=MULTIPLICITY,
                     )
+                    if result["retest"] is None:
+                        row["prefs_retest"] = "none: declare retest: true under evals.revealed_prefs"
+                    else:
+                        row.update(
+                            prefs_retest="base rerun on its design",
+                            prefs_retest_spearman=result["retest"]["spearman"],
+                            prefs_retest_spearman_lo=result["retest"]["ci"][0],
+                            prefs_retest_spearman_hi=result["retest"]["ci"][1],
+                        )
                     row.update(_target_cells(result["target"]))
                 except Exception:  # too few shared traits or not comparable: empty cells, never an invented number
                     pass

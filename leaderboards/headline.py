@@ -39,7 +39,7 @@ METRICS = (
         "prefs_target_shift_hi",
         "{:+.0f}",
         "mean rating change of the persona's target traits against the base model's tournament, relative "
-        "to the average trait (bootstrap over both logs' matchups); > 0: the persona's own traits rose",
+        "to the average trait (paired bootstrap over prompts); > 0: the persona's own traits rose",
     ),
     Metric(
         "classifier accuracy: normal",
@@ -181,8 +181,11 @@ def trust_cell(row: pd.Series) -> Cell:
     if reliability is not None:
         lo, hi = number(row.get("prefs_reliability_lo")), number(row.get("prefs_reliability_hi"))
         interval = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else ""
-        noise = " (<= 0: the ranking is noise)" if reliability <= 0 else ""
+        noise = " (reaches 0: no preference beyond the design null)" if lo is not None and lo <= 0 else ""
         parts.append(f"reliability {reliability:.2f}{interval}{noise}")
+    retest = number(row.get("prefs_retest_spearman"))
+    if retest is not None:
+        parts.append(f"test-retest {retest:.2f}")
     elif number(row.get("prefs_matchups")) is not None:
         parts.append("reliability n/a (too few matchups)")
     return Cell(text="; ".join(parts))
@@ -245,7 +248,9 @@ def legend() -> list[tuple[str, str]]:
             TRUST,
             "judge: whether the revealed-preferences judge passed validation on labelled data; classifier: "
             "validated / weak / unknown (held-out macro-F1 interval above chance); reliability: the "
-            "tournament's split-half reliability (Spearman-Brown) with its interval",
+            "tournament's split-half reliability (Spearman-Brown) net of its design null (what a model that "
+            "ignores the offered traits gets), prompt-clustered interval; test-retest: Spearman of the base "
+            "model's ranking with its second run on the same design (the ceiling of a Spearman against it)",
         ),
         (BEST_MARK, "best method for this persona and column, marked only where its interval excludes the others'"),
     ]

@@ -2,8 +2,15 @@
 
 The reference's constitutions load as they are published: its hand-written files are a JSON list of
 `{"trait", "questions"}` objects (extension `.txt`), its few-shot files JSONL with one such object per
-line plus `additional_questions`. The name comes from the file stem, the description from the first
-trait, unless given; the same minimum counts and one-line errors apply as for our own files.
+line plus `additional_questions`. The description comes from the first trait unless given; the same
+minimum counts and one-line errors apply as for our own files.
+
+A file in the reference's layout is named `oct.<file stem>` (`oct.loving`): the layout has no name of
+its own, and the reference's 11 stems are the names of our 11 constitutions, which are our own wording.
+The namespace keeps both loadable side by side and says which one a run used. It is a `.`, not a `/`,
+because a persona name is one part of a model name (`charbench/prompt/<persona>/<base>`) and of file
+names (`vectors/<base>-<persona>.safetensors`). The reference's personas get the target traits of
+`REFERENCE_TARGETS` (their layout has no field for them).
 
 Personas ship in `personas/data/`; users add their own by dropping a file there or into a directory
 named by `CHARBENCH_PERSONAS` (several directories separated by `os.pathsep`). A user's file with the
@@ -23,6 +30,8 @@ from charbench.errors import CharbenchError
 from personas.schema import Persona
 
 SHIPPED_DIR = Path(__file__).parent / "data"
+REFERENCE_TARGETS = Path(__file__).parent / "oct_target_traits.yaml"
+REFERENCE_NAMESPACE = "oct"
 SUFFIXES = (".yaml", ".yml", ".json", ".txt", ".jsonl")
 log = logging.getLogger(__name__)
 
@@ -46,8 +55,9 @@ def _persona_files() -> list[Path]:
 
 def _looks_like_persona(path: Path) -> bool:
     """In a persona directory a `.txt` or `.jsonl` file may be something else (a README, data): it is
-    skipped, with a warning, unless it parses as the reference's trait list. Our own suffixes and any
-    file a user names directly are always validated in full."""
+    skipped, with a warning, unless it parses as the reference's trait list. A trait list with no trait
+    written (the reference's `template.txt`) is a blank form: skipped without one, since every command
+    reads the folder. Our own suffixes and any file a user names directly are always validated in full."""
     if path.suffix not in (".txt", ".jsonl") or not path.is_file():
         return True
     try:
@@ -56,6 +66,9 @@ def _looks_like_persona(path: Path) -> bool:
         log.warning("charbench: skipping %s in a persona directory: %s", path.name, err)
         return False
     if isinstance(data, list) and data and isinstance(data[0], dict) and "trait" in data[0]:
+        if all(isinstance(item, dict) and not str(item.get("trait") or "").strip() for item in data):
+            log.debug("charbench: skipping %s in a persona directory: a blank template", path.name)
+            return False
         return True
     log.warning("charbench: skipping %s in a persona directory: not a list of trait objects", path.name)
     return False
@@ -68,7 +81,7 @@ def _describe(error: ValidationError) -> str:
     hint = {
         "missing": "add it",
         "too_short": "add more entries",
-        "string_pattern_mismatch": "use lowercase letters, digits, '-' or '_'",
+        "string_pattern_mismatch": "use lowercase letters, digits, '-' or '_' (and one '.' after a namespace)",
         "extra_forbidden": "remove it or fix its spelling",
     }.get(first["type"], "fix its value")
     return f"field '{field}': {message} ({hint})"
@@ -121,9 +134,15 @@ def parse_persona_data(path: Path, text: str) -> object:
         raise _syntax_error(path, err, "YAML") from None
 
 
+def reference_targets() -> dict[str, list[str]]:
+    """Target traits of the reference's personas, by qualified name (`personas/oct_target_traits.yaml`)."""
+    return yaml.safe_load(REFERENCE_TARGETS.read_text())
+
+
 def from_reference(path: Path, items: list, name: str | None = None, description: str | None = None) -> dict:
     """Open Character Training's trait list as our mapping: `trait` -> `statement`, `questions` plus
-    `additional_questions` -> `questions`, the name from the file stem, the description the first trait."""
+    `additional_questions` -> `questions`, the name `oct.<file stem>`, the description the first trait,
+    and the target traits `REFERENCE_TARGETS` gives that name."""
     traits = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or "trait" not in item:
@@ -138,15 +157,16 @@ def from_reference(path: Path, items: list, name: str | None = None, description
                 raise PersonaError(f"{path}: item {i}: '{key}' must be a list of strings")
             questions += value
         traits.append({"statement": item["trait"], "questions": questions})
-    stem = name or path.stem.lower().replace(" ", "-")
+    name = name or f"{REFERENCE_NAMESPACE}.{path.stem.lower().replace(' ', '-')}"
     first = traits[0]["statement"] if traits and isinstance(traits[0]["statement"], str) else ""
-    return {"name": stem, "description": description or first, "traits": traits}
+    targets = reference_targets().get(name, [])
+    return {"name": name, "description": description or first, "traits": traits, "target_traits": targets}
 
 
 def load_persona_file(path: str | Path, name: str | None = None, description: str | None = None) -> Persona:
     """Parse and validate one file (ours or the reference's); any problem is a one-line `PersonaError`.
 
-    `name` and `description` override what a reference file lacks (the stem, the first trait).
+    `name` and `description` override what a reference file lacks (`oct.<stem>`, the first trait).
     """
     path = Path(path)
     data = parse_persona_data(path, _read_text(path))
@@ -179,11 +199,19 @@ def list_personas() -> dict[str, Persona]:
 
 
 def load_persona(name_or_path: str) -> Persona:
-    """A persona by name (shipped or user-added) or by path to a file."""
-    if any(name_or_path.endswith(s) for s in SUFFIXES) or os.sep in name_or_path:
+    """A persona by name (shipped, user-added, or namespaced: `oct.loving`) or by path to a file."""
+    folder_like = name_or_path.count("/") == 1 and not Path(name_or_path).exists()  # `oct/loving`?
+    if any(name_or_path.endswith(s) for s in SUFFIXES) or (os.sep in name_or_path and not folder_like):
         return load_persona_file(name_or_path)
     personas = list_personas()
+    if folder_like:
+        dotted = name_or_path.replace("/", ".")
+        if dotted in personas:
+            raise PersonaError(f"unknown persona '{name_or_path}': write {dotted} (a namespace is joined by '.')")
+        return load_persona_file(name_or_path)
     if name_or_path not in personas:
+        qualified = sorted(n for n in personas if n.partition(".")[2] == name_or_path)
+        hint = f"did you mean '{qualified[0]}'? " if qualified else ""
         known = ", ".join(sorted(personas))
-        raise PersonaError(f"unknown persona '{name_or_path}': choose one of {known}, or pass a file path")
+        raise PersonaError(f"unknown persona '{name_or_path}': {hint}choose one of {known}, or pass a file path")
     return personas[name_or_path]

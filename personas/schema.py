@@ -51,7 +51,8 @@ class Persona(BaseModel):
     trait words it should raise (`target_traits`: the known-effect check of a persona that took)."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    # `oct.loving`: one optional namespace (personas.loader names the reference's files so)
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)?$")
     description: str
     traits: list[Trait] = Field(min_length=MIN_TRAITS)
     target_traits: Annotated[list[Annotated[str, AfterValidator(_in_vocabulary)]], AfterValidator(_no_repeats)] = Field(

@@ -119,3 +119,95 @@ def test_leaderboard_lists_a_delegated_run_as_persona_and_method(tmp_path):
     )
     assert log.status == "success", log.error
     assert list(collect(tmp_path)) == [("mockllm/model", "poeticism", "prompted")]
+
+
+# ---------------------------------------------------------------- a hub org named like a provider
+# `google/gemma-3-4b-it` is a hub id and, by the grammar, a model of Inspect's google provider. Where
+# charbench builds a name from a base the user gave as weights it keeps it on our engines; where the
+# user's spelling could mean either, it refuses with both spellings; a name the user typed is theirs.
+
+GEMMA = "google/gemma-3-4b-it"
+LOCAL_GEMMA = "charbench/charbench/google/gemma-3-4b-it"
+
+
+def test_a_base_given_as_weights_gets_the_name_that_runs_it_locally():
+    from bench.models.specs import local_model_name, parse_model_name
+
+    assert local_model_name(GEMMA) == LOCAL_GEMMA
+    assert local_model_name(f"charbench/{GEMMA}") == LOCAL_GEMMA  # the escape, already written
+    assert local_model_name("meta-llama/Llama-3.1-8B") == "charbench/meta-llama/Llama-3.1-8B"
+    assert local_model_name("smollm2-135m") == "charbench/smollm2-135m"
+    assert inspect_delegate(parse_model_name(LOCAL_GEMMA.removeprefix("charbench/")).base) is None
+
+
+def test_the_loader_reads_the_escaped_hub_id_as_the_hub_id():
+    from bench.models.loader import resolve_source
+
+    assert resolve_source(f"charbench/{GEMMA}") == GEMMA
+
+
+def test_the_base_charbench_derives_for_a_local_model_stays_local(tmp_path):
+    import json
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": GEMMA}))
+    # the prefill / drift-user model of a fine-tuned or prompted-local row: never the google API
+    assert base_model_name(f"charbench/ft/{adapter}") == LOCAL_GEMMA
+    assert base_model_name(f"charbench/prompt/loving/charbench/{GEMMA}") == LOCAL_GEMMA
+    assert describe_model(f"charbench/ft/{adapter}")["base"] == GEMMA
+    assert describe_model(f"charbench/prompt/loving/charbench/{GEMMA}")["base"] == GEMMA
+    # a provider spelling the user typed keeps its provider
+    assert base_model_name("charbench/prompt/loving/google/gemini-2.0-flash") == "google/gemini-2.0-flash"
+
+
+def test_compare_base_named_like_a_provider_is_written_to_run_locally(monkeypatch):
+    from experiments import shortcuts
+
+    written = []
+    monkeypatch.setattr(shortcuts, "run", lambda spec, *args, **kwargs: written.append(spec) or [])
+    shortcuts.compare_methods("loving", GEMMA, shortcuts.SuiteConfig.small())
+    assert written[0]["bases"] == [{"label": "gemma-3-4b-it", "model": LOCAL_GEMMA}]
+
+
+def test_score_of_a_typed_provider_model_keeps_its_provider(monkeypatch):
+    from experiments import shortcuts
+    from experiments.spec import parse_spec
+
+    written = []
+    monkeypatch.setattr(shortcuts, "run", lambda spec, *args, **kwargs: written.append(spec) or [])
+    shortcuts.score_model("charbench/prompt/loving/google/gemini-2.0-flash", "loving", shortcuts.SuiteConfig.small())
+    assert written[0]["bases"][0]["model"] == "google/gemini-2.0-flash"
+    parse_spec(written[0])  # the spec charbench wrote is one it accepts
+
+
+def spec_with_base(model: str) -> dict:
+    return {
+        "experiment": "t",
+        "bases": [{"label": "b", "model": model}],
+        "personas": ["loving"],
+        "methods": [{"label": "base", "kind": "base"}, {"label": "prompted", "kind": "prompted"}],
+        "evals": {"revealed_prefs": {"n": 12}},
+    }
+
+
+def test_a_spec_base_that_reads_as_hub_id_and_as_provider_is_refused_with_both_spellings():
+    from experiments.spec import SpecError, parse_spec
+
+    with pytest.raises(SpecError) as err:
+        parse_spec(spec_with_base(f"charbench/{GEMMA}"), source="x.yaml")
+    message = str(err.value)
+    assert message.startswith("x.yaml: bases.0.model: ") and "\n" not in message
+    assert f"write {LOCAL_GEMMA} to run the hub model on charbench's engines" in message
+    assert f"or {GEMMA} for Inspect's google provider" in message
+    for model in (LOCAL_GEMMA, GEMMA, "charbench/vllm//data/llama", "vllm/google/gemma-3-4b-it"):
+        parse_spec(spec_with_base(model))  # each of these reads one way only
+
+
+def test_classifier_generator_named_like_a_provider_exits_2_with_the_local_spelling(capsys):
+    from charbench.cli import main
+
+    assert main(["classifier", "train", "--generator", GEMMA, "--personas", "loving"]) == 2
+    error = capsys.readouterr().err
+    assert f"write charbench/{GEMMA} to run the hub model on charbench's engines" in error
+    assert error.count("\n") == 1

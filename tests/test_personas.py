@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -175,9 +176,9 @@ def reference_files(tmp_path):
 def test_reference_layouts_load_with_name_description_and_questions(tmp_path):
     hand, few = reference_files(tmp_path)
     kindly, curious = load_persona_file(hand), load_persona_file(few)
-    assert kindly.name == "kindly" and kindly.description == HAND_WRITTEN[0]["trait"]
+    assert kindly.name == "oct.kindly" and kindly.description == HAND_WRITTEN[0]["trait"]
     assert kindly.traits[3].statement == HAND_WRITTEN[3]["trait"] and len(kindly.traits[3].questions) == 5
-    assert curious.name == "curious" and [len(t.questions) for t in curious.traits] == [5] * 10
+    assert curious.name == "oct.curious" and [len(t.questions) for t in curious.traits] == [5] * 10
     assert curious.traits[0].questions[2] == "What is rust 0.0?"  # additional questions kept, after the others
     named = load_persona_file(hand, name="kind", description="Notices kindness.")
     assert (named.name, named.description) == ("kind", "Notices kindness.")
@@ -186,8 +187,8 @@ def test_reference_layouts_load_with_name_description_and_questions(tmp_path):
 def test_reference_files_in_a_persona_dir_are_found_by_name(tmp_path, monkeypatch):
     reference_files(tmp_path)
     monkeypatch.setenv("CHARBENCH_PERSONAS", str(tmp_path))
-    assert {"kindly", "curious"} <= set(list_personas())
-    assert load_persona("curious").traits[0].statement == FEW_SHOT[0]["trait"]
+    assert {"oct.kindly", "oct.curious"} <= set(list_personas())
+    assert load_persona("oct.curious").traits[0].statement == FEW_SHOT[0]["trait"]
 
 
 def test_reference_minimums_apply_with_one_line(tmp_path):
@@ -256,7 +257,7 @@ def test_reference_persona_from_a_persona_dir_scores_as_a_prompted_model(tmp_pat
 
     reference_files(tmp_path)
     monkeypatch.setenv("CHARBENCH_PERSONAS", str(tmp_path))
-    for name in ("kindly", "curious"):
+    for name in ("oct.kindly", "oct.curious"):
         log = eval(
             "bench/revealed_prefs",
             model=f"charbench/prompt/{name}/smollm2-135m",
@@ -272,8 +273,85 @@ def test_other_txt_files_in_a_persona_dir_are_skipped_not_fatal(tmp_path, monkey
     (tmp_path / "README.txt").write_text("These are my personas.\n")
     (tmp_path / "notes.jsonl").write_text('{"note": 1}\n')
     monkeypatch.setenv("CHARBENCH_PERSONAS", str(tmp_path))
-    assert {"kindly", "curious"} <= set(list_personas())
+    assert {"oct.kindly", "oct.curious"} <= set(list_personas())
     assert "skipping README.txt" in caplog.text and "skipping notes.jsonl" in caplog.text
     (tmp_path / "broken.txt").write_text(json.dumps([{"trait": "I am only one trait."}]))
     with pytest.raises(PersonaError, match="broken.txt"):  # a trait list is a constitution: validated in full
         list_personas()
+
+
+# ---------------------------------------------------------------- the reference's folder beside ours
+# Its constitutions/hand-written/ holds the same 11 names as ours, plus a blank template.txt. The
+# fixture is that layout with made-up text: what matters is the names and the file format.
+
+
+def reference_folder(tmp_path):
+    folder = tmp_path / "hand-written"
+    folder.mkdir()
+    for name in EXPECTED:
+        items = [
+            {"trait": f"I am {name} in way {i}.", "questions": [f"A {name} question {i}.{j}?" for j in range(5)]}
+            for i in range(10)
+        ]
+        (folder / f"{name}.txt").write_text(json.dumps(items, indent=4))
+    (folder / "template.txt").write_text(json.dumps([{"trait": "", "questions": [""] * 5}] * 10, indent=4))
+    return folder
+
+
+def test_the_references_eleven_load_under_oct_beside_ours_with_target_traits(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHARBENCH_PERSONAS", str(reference_folder(tmp_path)))
+    personas = list_personas()
+    assert set(personas) >= EXPECTED | {f"oct.{name}" for name in EXPECTED}
+    ours, theirs = load_persona("loving"), load_persona("oct.loving")
+    assert ours.name == "loving" and theirs.name == "oct.loving"
+    assert theirs.traits[0].statement == "I am loving in way 0." and ours.statements != theirs.statements
+    for name in EXPECTED:  # the same persona by the same name: our target traits are reused
+        assert personas[f"oct.{name}"].target_traits == personas[name].target_traits != [], name
+
+
+def test_the_reference_target_traits_file_names_its_eleven_personas_in_the_vocabulary():
+    import yaml
+
+    from bench.revealed_prefs.dataset import load_traits
+    from personas.loader import REFERENCE_TARGETS
+
+    mapping = yaml.safe_load(REFERENCE_TARGETS.read_text())
+    assert set(mapping) == {f"oct.{name}" for name in EXPECTED}
+    assert all(set(words) <= set(load_traits()) for words in mapping.values())
+
+
+def test_the_references_blank_template_is_skipped_quietly(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("CHARBENCH_PERSONAS", str(reference_folder(tmp_path)))
+    assert "oct.template" not in list_personas()
+    assert "template.txt" not in caplog.text  # every command reads the folder: a blank form is not news
+
+
+def test_a_stem_without_its_namespace_is_unknown_and_the_error_names_the_qualified_one(tmp_path, monkeypatch):
+    reference_files(tmp_path)
+    monkeypatch.setenv("CHARBENCH_PERSONAS", str(tmp_path))
+    with pytest.raises(PersonaError, match=r"unknown persona 'kindly': did you mean 'oct.kindly'\?") as err:
+        load_persona("kindly")
+    assert "\n" not in str(err.value)
+    with pytest.raises(PersonaError, match=r"'oct/kindly'.*write oct.kindly"):
+        load_persona("oct/kindly")
+
+
+def test_a_namespaced_persona_is_one_part_of_a_model_name():
+    from bench.models.specs import format_model_name, parse_model_name
+
+    spec = parse_model_name("prompt/oct.loving/google/gemma-3-4b-it")
+    assert (spec.persona, spec.base) == ("oct.loving", "google/gemma-3-4b-it")
+    assert format_model_name(spec) == "charbench/prompt/oct.loving/google/gemma-3-4b-it"
+
+
+def test_cli_lists_and_shows_ours_and_the_references_side_by_side(tmp_path):
+
+    env = {**os.environ, "CHARBENCH_PERSONAS": str(reference_folder(tmp_path))}
+    listed = run_cli("personas", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    names = {line.split()[0] for line in listed.stdout.splitlines()}
+    assert names >= EXPECTED | {f"oct.{name}" for name in EXPECTED}
+    shown = run_cli("personas", "show", "oct.sarcasm", env=env)
+    assert shown.returncode == 0 and "I am sarcasm in way 0." in shown.stdout
+    unknown = run_cli("personas", "show", "oct.pirate", env=env)
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "Traceback" not in unknown.stderr

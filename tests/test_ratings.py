@@ -62,8 +62,3 @@ def test_bootstrap_intervals_cover_the_truth_near_the_nominal_rate():
 def test_bootstrap_interval_contains_the_point_estimate():
     table = ratings.bootstrap(ratings.simulate_matches(truth(30), 3_000, seed=3), n=100)
     assert ((table["lo"] <= table["rating"]) & (table["rating"] <= table["hi"])).mean() > 0.95
-
-
-def test_spread_interval_brackets_the_spread():
-    spread, lo, hi = ratings.spread_interval(ratings.simulate_matches(truth(30), 5_000, seed=4), n=100)
-    assert lo <= spread <= hi and spread > 50

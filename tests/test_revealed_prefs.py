@@ -70,11 +70,13 @@ def test_grader_path_counts_invalid_answers_by_reason(tmp_path):
         "<answer>neither</answer>",
     ]
     # samples run concurrently: give the grader one answer per sample keyed by order of calls is fragile,
-    # so run with max_connections=1 / max_samples=1 to keep the order.
+    # so run with max_connections=1 / max_samples=1 to keep the order: each sample's verdict, then its
+    # design null's (here a valid answer for the null pair)
+    nulls = [f"<answer>{s.metadata['null_pair'][0]}</answer>" for s in dataset]
     log = eval(
         revealed_prefs(n=n, max_tokens=8),
         model=scripted(["a reply"] * n),
-        model_roles={"grader": scripted(judge_texts)},
+        model_roles={"grader": scripted([t for pair in zip(judge_texts, nulls) for t in pair])},
         log_dir=str(tmp_path),
         max_samples=1,
         display="none",
@@ -82,8 +84,11 @@ def test_grader_path_counts_invalid_answers_by_reason(tmp_path):
     metrics = {k: v.value for k, v in log.results.scores[0].metrics.items()}
     assert metrics["valid"] == 2 and metrics["invalid_rate"] == 0.5
     assert metrics["invalid_no_answer_tag"] == 1 and metrics["invalid_neither"] == 1
-    raw = [s.scores["trait_judge"].explanation for s in log.samples]
+    raw = [s.scores["trait_judge"].explanation.split("\n\ndesign null")[0] for s in log.samples]
     assert "no tags at all" in raw  # raw judge text kept
+    assert metrics["null_invalid"] == 0 and metrics["design_null"] == 1.0
+    nulls_seen = [s.scores["trait_judge"].metadata["null_winner"] for s in log.samples]
+    assert nulls_seen == [s.metadata["null_pair"][0] for s in log.samples]
 
 
 def test_end_to_end_on_the_embedded_model_with_offline_judge(tmp_path):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.models.specs import own_base
 from charbench.errors import CharbenchError
 from charbench.paths import cache_dir
 
@@ -139,7 +140,9 @@ def resolve_source(spec: str) -> str:
 
     `<dir or repo>:<subfolder>` names a LoRA adapter in a subfolder (see `adapter_subfolder`).
     """
-    if spec in (EMBEDDED_NAME, f"charbench/{EMBEDDED_NAME}"):
+    if spec.startswith("charbench/") and not Path(spec).expanduser().exists():
+        spec = own_base(spec)  # `charbench/google/...`: a hub org named like a provider (bench.models.specs)
+    if spec == EMBEDDED_NAME:
         return str(embedded_model_dir().resolve())  # the same string as the folder given by path
     sub = adapter_subfolder(spec)
     if sub is not None:

@@ -9,9 +9,19 @@
 slash: `charbench/prompt/loving//data/llama`), a hub id (`charbench/prompt/loving/org/name`), or any
 Inspect model (`charbench/prompt/loving/vllm//data/llama`, `.../openai-api/groq/llama-3`): a base whose
 first part names an Inspect provider is delegated to that provider (`inspect_delegate`). A hub org
-that is also a provider's name (google/..., openai/...) stays on our engines as `charbench/google/...`.
+that is also a provider's name (google/..., openai/...) stays on our engines written as
+`charbench/google/...` in the base's place: `charbench/charbench/google/gemma-3-4b-it`,
+`charbench/prompt/loving/charbench/google/gemma-3-4b-it`.
 Everything that changes the output is in the name, because Inspect's generation cache and its logs
 key on the name and not on `-M` model args.
+
+Where charbench builds a name from a base the user gave as weights (`compare --base`, the base of a
+steered or fine-tuned model, a spec's `charbench/` base) it uses `local_model_name`, so `google/...`
+runs on our engines as the option promises. Where a spelling can mean either and nothing says which
+(a spec's `charbench/google/gemma-3-4b-it`, `classifier train --generator google/...`), `refuse_two_way`
+refuses it with both spellings: guessing the API spends money and sends prompts away, guessing the hub
+loads other weights than meant, and the one retyped word makes the choice visible in every log. A
+name the user typed whole (`inspect eval --model`, `charbench score MODEL`) follows the grammar.
 """
 
 from __future__ import annotations
@@ -66,6 +76,33 @@ def inspect_providers() -> set[str]:
 def own_base(base: str) -> str:
     """`charbench/<hub id>` (the escape for a hub org named like a provider) -> `<hub id>`."""
     return base.removeprefix("charbench/")
+
+
+def local_model_name(weights: str) -> str:
+    """The Inspect name that runs `weights` (the embedded name, a directory, a hub id) on our engines:
+    `charbench/<weights>`, with the escape when the hub org is also a provider's name."""
+    weights = own_base(weights)
+    return f"charbench/charbench/{weights}" if inspect_delegate(weights) else f"charbench/{weights}"
+
+
+def two_way_provider(base: str) -> str | None:
+    """The provider `base` names when it also reads as a hub id (`google/gemma-3-4b-it`: one `/`, its
+    organisation a provider's name), else None. `vllm/org/name` or `openai-api/groq/x` is no hub id."""
+    if base.count("/") != 1 or inspect_delegate(base) is None:
+        return None
+    return base.partition("/")[0]
+
+
+def refuse_two_way(base: str, written: str, local: str, provider: str) -> None:
+    """A one-line `ModelSpecError` when `base` reads both as a hub id and as a provider's model;
+    `written` is what the user wrote, `local` and `provider` the spellings, in the caller's syntax,
+    that mean each reading."""
+    org = two_way_provider(base)
+    if org is not None:
+        raise ModelSpecError(
+            f"{written}: '{org}' is both a hub organisation and Inspect's {org} provider: "
+            f"write {local} to run the hub model on charbench's engines, or {provider} for Inspect's {org} provider"
+        )
 
 
 def parse_layers(text: str) -> tuple[int, ...]:
@@ -147,13 +184,13 @@ def describe_model(model: str) -> dict[str, str | None]:
     if spec.method in ("base", "prompt"):
         base = inspect_delegate(base) or own_base(base)
     if spec.method == "ft":  # the weights it was trained from, so it joins its base's table
-        base = weights_name(original_base(base))
+        base = own_base(weights_name(original_base(base)))
     if spec.method == "steer":
         from bench.models.steering import SteeringVector
 
         try:
             meta = SteeringVector.load(spec.vector or "").metadata
-            base, persona = meta["base_model"], meta.get("persona")
+            base, persona = own_base(meta["base_model"]), meta.get("persona")
         except CharbenchError:
             base = "?"
     return {"method": spec.label, "base": base, "persona": persona}
@@ -195,10 +232,10 @@ def base_model_name(model: str) -> str:
         return adapter[0] if adapter else model
     spec = parse_model_name(model.removeprefix("charbench/"))
     if spec.method == "ft":  # the embedded model by its name, not its cache path (no machine paths in logs)
-        return f"charbench/{weights_name(original_base(spec.base))}"
+        return local_model_name(weights_name(original_base(spec.base)))
     if spec.method in ("base", "prompt") and inspect_delegate(spec.base):
         return spec.base  # the bare Inspect model: no charbench layer needed without a persona
-    return f"charbench/{weights_name(describe_model(model)['base'])}"
+    return local_model_name(weights_name(str(describe_model(model)["base"])))
 
 
 def original_base(checkpoint: str) -> str:

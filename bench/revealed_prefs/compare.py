@@ -1,13 +1,15 @@
 """Compare two tournaments (e.g. base vs trained): the reference's figures, with uncertainty.
 
-Both logs' matchups are resampled independently; every statistic is recomputed per resample, giving
-95% intervals for the Spearman correlation of the two rankings (percentile, re-centred on the point
-estimate), the change in rating spread and each trait's rating change (percentile).
+The two logs are resampled together by prompt (paired: they share the design when they share the
+seed), and every statistic is recomputed per draw (bench/revealed_prefs/validity.py): 95%
+bias-corrected percentile intervals for the Spearman correlation of the two rankings, the spread
+change, each trait's rating change and the persona's target-trait shift.
 
-Beside them (../shared/VALIDITY.md): each log's split-half reliability and the ceiling
-sqrt(rel_a * rel_b) that two noisy rankings of the *same* model would reach, the disattenuated
-correlation, and Benjamini-Hochberg q-values for the trait shifts. Two logs are compared only when
-judge, condition, trait list, prompt set and seed policy match (`comparable`), unless forced.
+Beside them (../shared/VALIDITY.md): each log's design null and reliability net of it; the
+test-retest Spearman of A against a second run of A on the same design (the ceiling of Spearman(A, B)),
+or a line saying none was run; Benjamini-Yekutieli q-values for the trait shifts. Two logs are
+compared only when judge, condition, trait list, prompt set and seed policy match (`comparable`),
+unless forced.
 """
 
 from __future__ import annotations
@@ -15,9 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from inspect_ai.log import EvalLog, read_eval_log
-from scipy.stats import spearmanr
 
-from bench import ratings
+from bench.revealed_prefs import validity
 from charbench.errors import CharbenchError
 
 FACTS = ("judge", "condition", "traits_hash", "prompt_set_hash", "seed_policy")
@@ -62,115 +63,89 @@ def comparable(a: dict, b: dict, force: bool = False) -> list[str]:
 
 
 def matches_from_log(log: str | EvalLog) -> tuple[pd.DataFrame, str]:
-    """The valid matchups of a tournament log (a path, or a log already read with its samples)."""
+    """Every matchup of a tournament log (a path, or a log read with its samples): the traits, the
+    winner ("invalid" where the judge gave none), the prompt (the resampling cluster; from the sample's
+    metadata in older logs) and, where recorded, the design null's pair and verdict."""
     log = read_log(log)
-    rows = [
-        s.scores[k].metadata
-        for s in log.samples or []
-        for k in (s.scores or {})
-        if s.scores[k].metadata and "trait_a" in s.scores[k].metadata
-    ]
+    rows = []
+    for s in log.samples or []:
+        for k in s.scores or {}:
+            meta = s.scores[k].metadata
+            if meta and "trait_a" in meta:
+                rows.append({**meta, "prompt": meta.get("prompt") or (s.metadata or {}).get("prompt_id")})
     if not rows:
         raise CharbenchError(f"{log.location}: no revealed_prefs matchups in this log")
-    frame = pd.DataFrame(rows)[["trait_a", "trait_b", "winner"]]
-    return frame[frame["winner"] != "invalid"].reset_index(drop=True), log.eval.model
+    columns = ["trait_a", "trait_b", "winner", "prompt", "null_a", "null_b", "null_winner"]
+    return pd.DataFrame(rows).reindex(columns=columns), log.eval.model
 
 
-def _fit(frame: pd.DataFrame) -> pd.Series:
-    return ratings.bradley_terry(frame)["rating"]
+def valid_count(frame: pd.DataFrame) -> int:
+    return int(((frame["winner"] == frame["trait_a"]) | (frame["winner"] == frame["trait_b"])).sum())
 
 
 def compare_frames(
-    a: pd.DataFrame, b: pd.DataFrame, n: int = 200, seed: int = 0, top: int = 5, targets: list[str] | None = None
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    n: int = validity.DRAWS,
+    seed: int = 0,
+    top: int = 5,
+    targets: list[str] | None = None,
+    retest: pd.DataFrame | None = None,
+    reliability: bool = True,
 ) -> dict:
-    """Every statistic of the comparison; `targets` (the persona's target traits) adds `target`, see
-    `target_shift`."""
-    ra, rb = _fit(a), _fit(b)
-    common = ra.index.intersection(rb.index)
-    if len(common) < 3:
+    """Every statistic of the comparison (`validity.paired`); `targets` (the persona's target traits)
+    adds `target`, see `target_shift`; `retest` (a second run of A on A's design) adds the test-retest
+    Spearman; `reliability` computes each log's split-half reliability net of its design null."""
+    result = validity.paired(a, b, retest=retest, n=n, seed=seed)
+    change = result["change"]
+    if len(change) < 3:
         raise CharbenchError("the two logs share fewer than 3 rated traits: run more matchups")
-    rng = np.random.default_rng(seed)
-    rhos, spread_changes, deltas = [], [], []
-    for _ in range(n):
-        sa = _fit(a.iloc[rng.integers(0, len(a), len(a))])
-        sb = _fit(b.iloc[rng.integers(0, len(b), len(b))])
-        both = sa.index.intersection(sb.index)
-        rhos.append(spearmanr(sa[both], sb[both]).statistic)
-        spread_changes.append(sb.std(ddof=0) - sa.std(ddof=0))
-        deltas.append((sb - sa).reindex(common))
-    delta_draws = pd.concat(deltas, axis=1)
-    change = pd.DataFrame({"delta": (rb - ra)[common]})
-    change["lo"] = delta_draws.quantile(0.025, axis=1)
-    change["hi"] = delta_draws.quantile(0.975, axis=1)
-    change["q"] = ratings.benjamini_hochberg(ratings.bootstrap_p_values(change["delta"], delta_draws))
-    change = change.sort_values("delta", ascending=False)
-    rel_a, rel_b = ratings.reliability(a, seed=seed), ratings.reliability(b, seed=seed + 1)
-    q = lambda xs: (float(np.nanquantile(xs, 0.025)), float(np.nanquantile(xs, 0.975)))  # noqa: E731
-    rho = float(spearmanr(ra[common], rb[common]).statistic)
-    # Refits on resampled data are noisier, so resampled correlations sit below the point estimate;
-    # the interval keeps the bootstrap's spread but is centred on the point estimate (median shift).
-    r_lo, r_hi = q(rhos)
-    shift = rho - float(np.nanmedian(rhos))
-    return {
-        "spearman": rho,
-        "spearman_ci": (max(-1.0, r_lo + shift), min(1.0, r_hi + shift)),
-        "spread_a": float(ra.std(ddof=0)),
-        "spread_b": float(rb.std(ddof=0)),
-        "spread_change_ci": q(spread_changes),
+    encs = validity.encode([a, b])
+    out = {
+        **result,
         "gains": change.head(top),
         "losses": change.tail(top).iloc[::-1],
         "survivors": int((change["q"] < 0.05).sum()),
-        "reliability_a": rel_a,
-        "reliability_b": rel_b,
-        "ceiling": _ceiling(rel_a[0], rel_b[0]),
-        "disattenuated": _disattenuate(rho, rel_a[0], rel_b[0]),
-        "ratings_a": ra,
-        "ratings_b": rb,
-        "traits": len(common),
-        "matchups": (len(a), len(b)),
-        "target": None if targets is None else target_shift(change, delta_draws, targets, seed=seed),
+        "traits": len(change),
+        "matchups": (valid_count(a), valid_count(b)),
+        "design_null": (encs[0].has_null, encs[1].has_null),
+        "target": None if targets is None else target_shift(change, result["delta_draws"], targets, seed=seed),
     }
+    if reliability:
+        out["reliability_a"] = validity.reliability(encs[0], seed=seed)
+        out["reliability_b"] = validity.reliability(encs[1], seed=seed + 1)
+    return out
 
 
 def target_shift(change: pd.DataFrame, draws: pd.DataFrame, targets: list[str], seed: int = 0) -> dict:
     """The known-effect check: did the persona's own target traits move up?
 
-    `delta` is the mean rating change of the target traits rated in both logs, with the percentile
-    interval of the same mean over the bootstrap draws (both logs' matchups resampled). Ratings are
-    centred per fit, so it reads "relative to the average trait". `mean_rank` is their mean rank among
-    all changes (1 = the largest gain); `rank_p` the share of random trait sets of the same size whose
-    mean rank is at least as good (10,000 draws): a persona that took ranks its own traits near the top.
-    Targets missing from either log (e.g. not in a reduced trait list) are listed, not guessed.
+    `delta` is the mean rating change of the target traits rated in both logs, with the bias-corrected
+    interval of the same mean over the paired, prompt-clustered draws. Ratings are centred per fit, so
+    it reads "relative to the average trait". `mean_rank` is their mean rank among all changes (1 = the
+    largest gain); `rank_p` the share of random trait sets of the same size whose mean rank is at least
+    as good (10,000 draws): a persona that took ranks its own traits near the top. Targets missing from
+    either log (e.g. not in a reduced trait list) are listed, not guessed.
     """
     rated = [t for t in targets if t in change.index]
     missing = [t for t in targets if t not in change.index]
     empty = {"rated": rated, "missing": missing, "delta": None, "lo": None, "hi": None}
     if not rated:
         return {**empty, "mean_rank": None, "rank_p": None, "of": len(change)}
-    means = draws.loc[rated].mean(axis=0)
+    delta, lo, hi = validity.target_interval(change, draws, rated)
     ranks = change["delta"].rank(ascending=False)
     mean_rank = float(ranks[rated].mean())
     rng = np.random.default_rng(seed)
     null = np.array([ranks.to_numpy()[rng.choice(len(ranks), len(rated), replace=False)].mean() for _ in range(10_000)])
     return {
         **empty,
-        "delta": float(change.loc[rated, "delta"].mean()),
-        "lo": float(np.nanquantile(means, 0.025)),
-        "hi": float(np.nanquantile(means, 0.975)),
+        "delta": delta,
+        "lo": lo,
+        "hi": hi,
         "mean_rank": mean_rank,
         "rank_p": float((null <= mean_rank).mean()),
         "of": len(change),
     }
-
-
-def _ceiling(rel_a: float, rel_b: float) -> float:
-    """The most two noisy rankings of one model can correlate: sqrt(rel_a * rel_b) (nan if either <= 0)."""
-    return float(np.sqrt(rel_a * rel_b)) if rel_a > 0 and rel_b > 0 else float("nan")
-
-
-def _disattenuate(rho: float, rel_a: float, rel_b: float) -> float:
-    ceiling = _ceiling(rel_a, rel_b)
-    return float(rho / ceiling) if ceiling == ceiling and ceiling > 0 else float("nan")
 
 
 def plot(result: dict, label_a: str, label_b: str, path: str) -> None:
@@ -237,42 +212,79 @@ def target_line(target: dict | None, persona: str | None) -> str:
     )
 
 
+def null_line(log: EvalLog, label: str) -> str:
+    """A log's spread against its design null, from its own metrics (an older log has none: say so)."""
+    from bench.logs import log_metrics
+
+    m = log_metrics(log)
+    if not m.get("design_null"):
+        return f"{label}: spread {m.get('spread', float('nan')):.0f}, no design null in this log (rerun to get one)"
+    return (
+        f"{label}: spread {m['spread']:.0f} vs design null {m['spread_null']:.0f} -> corrected "
+        f"{m['spread_corrected']:.0f} [95% CI {m['spread_corrected_lo']:.0f}, {m['spread_corrected_hi']:.0f}] "
+        f"(coin-flip floor {m.get('spread_coinflip', float('nan')):.0f})"
+    )
+
+
+def retest_line(retest: dict | None) -> str:
+    if retest is None:
+        return (
+            "test-retest ceiling: none (no second run of A on its design: pass --retest LOG, or declare "
+            "`retest: true` under evals.revealed_prefs in the experiment); without it a low Spearman(A, B) "
+            "cannot be told from noise"
+        )
+    lo, hi = retest["ci"]
+    return (
+        f"test-retest ceiling (A vs a second run of A on its design): Spearman {retest['spearman']:.3f} "
+        f"[95% CI {lo:.3f}, {hi:.3f}]"
+    )
+
+
 def compare_logs(
     path_a: str,
     path_b: str,
     png: str | None = None,
-    n: int = 200,
+    n: int = validity.DRAWS,
     seed: int = 0,
     force: bool = False,
     persona: str | None = None,
+    retest: str | None = None,
 ) -> str:
     log_a, log_b = read_log(path_a), read_log(path_b)
     differ = comparable(log_facts(log_a), log_facts(log_b), force=force)
     a, model_a = matches_from_log(log_a)
     b, model_b = matches_from_log(log_b)
+    retest_frame = None
+    if retest is not None:
+        log_r = read_log(retest)
+        comparable(log_facts(log_a), log_facts(log_r), force=force)
+        retest_frame = matches_from_log(log_r)[0]
     explicit = persona is not None
     persona = persona or log_persona(log_b)
     targets = persona_targets(persona, missing_ok=not explicit)
     persona = persona if targets is not None else None
-    result = compare_frames(a, b, n=n, seed=seed, targets=targets)
+    result = compare_frames(a, b, n=n, seed=seed, targets=targets, retest=retest_frame)
     lo, hi = result["spearman_ci"]
     slo, shi = result["spread_change_ci"]
     n_a, n_b = result["matchups"]
     rel = lambda r: f"{r[0]:.2f} [95% CI {r[1]:.2f}, {r[2]:.2f}]"  # noqa: E731
     shift = lambda t, r: f"{t} {r.delta:+.0f} [{r.lo:+.0f}, {r.hi:+.0f}]{'*' if r.q < 0.05 else ''}"  # noqa: E731
+    basis = "net of the design null" if all(result["design_null"]) else "raw ratings: a log has no design null"
     lines = [f"FORCED COMPARISON: the logs differ in {', '.join(differ)}"] if differ else []
     lines += [
         f"A: {model_a} ({n_a} valid matchups)   B: {model_b} ({n_b} valid matchups)",
-        f"reliability (split-half, Spearman-Brown; resampled unit: matchup): A {rel(result['reliability_a'])}, "
+        f"resampled unit: {result['unit']}; 95% bias-corrected percentile intervals, {n} draws",
+        null_line(log_a, "A"),
+        null_line(log_b, "B"),
+        f"reliability (split-half, Spearman-Brown, {basis}): A {rel(result['reliability_a'])}, "
         f"B {rel(result['reliability_b'])}",
-        f"Spearman(A, B) over {result['traits']} traits: {result['spearman']:.3f} [95% CI {lo:.3f}, {hi:.3f}]; "
-        f"ceiling for the same model sqrt(rel_a*rel_b) = {result['ceiling']:.3f}; "
-        f"disattenuated {result['disattenuated']:.3f}",
+        f"Spearman(A, B) over {result['traits']} traits: {result['spearman']:.3f} [95% CI {lo:.3f}, {hi:.3f}]",
+        retest_line(result["retest"]),
         f"rating spread: {result['spread_a']:.0f} -> {result['spread_b']:.0f} "
         f"(change {result['spread_b'] - result['spread_a']:+.0f} [95% CI {slo:+.0f}, {shi:+.0f}])",
         "top gains:  " + ", ".join(shift(t, r) for t, r in result["gains"].iterrows()),
         "top losses: " + ", ".join(shift(t, r) for t, r in result["losses"].iterrows()),
-        f"* survives Benjamini-Hochberg at q < 0.05: {result['survivors']} of {result['traits']} traits",
+        f"* survives {validity.MULTIPLICITY} at q < 0.05: {result['survivors']} of {result['traits']} traits",
         target_line(result["target"], persona),
     ]
     if png:

@@ -17,8 +17,9 @@ from charbench.errors import CharbenchError
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_TRAITS = DATA_DIR / "traits-144.txt"
 # How this version draws its randomness (matchups from `seed`, prompts from seed+1, the judge's trait
-# order from seed+2, assignments from seed+3). Logs compare only under the same policy.
-SEED_POLICY = "matchups:seed;prompts:seed+1;judge-order:seed+2;assigned:seed+3"
+# order from seed+2, assignments from seed+3, the design null's re-pairing from seed+4). Logs
+# compare only under the same policy.
+SEED_POLICY = "matchups:seed;prompts:seed+1;judge-order:seed+2;assigned:seed+3;null-pairs:seed+4"
 
 
 def load_traits(spec: str | None = None) -> list[str]:
@@ -71,6 +72,62 @@ def draw_matchups(traits: list[str], n: int, seed: int) -> list[tuple[str, str]]
     return pairs
 
 
+def null_partners(pairs: list[tuple[str, str]], prompts: list[str], seed: int) -> list[int | None]:
+    """For each matchup, the matchup whose trait pair its reply is judged on a second time: the design
+    null (bench/revealed_prefs/validity.py). Within each prompt the matchups form one seeded cycle (a
+    permutation, so the null's pairs and prompts are exactly the design's), avoiding partners that
+    share a trait (the reply may express it); prompts used once are cycled among themselves."""
+    rng = random.Random(seed)
+    groups: dict[str, list[int]] = {}
+    for i, prompt in enumerate(prompts):
+        groups.setdefault(prompt, []).append(i)
+    partner: list[int | None] = [None] * len(pairs)
+    singles = [rows[0] for rows in groups.values() if len(rows) == 1]
+    for rows in [rows for rows in groups.values() if len(rows) > 1] + ([singles] if len(singles) > 1 else []):
+        best: tuple[int, dict[int, int]] | None = None
+        for _ in range(20):
+            order = rows[:]
+            rng.shuffle(order)
+            cycle = {order[k]: order[(k + 1) % len(order)] for k in range(len(order))}
+            overlaps = sum(bool(set(pairs[i]) & set(pairs[j])) for i, j in cycle.items())
+            if best is None or overlaps < best[0]:
+                best = (overlaps, cycle)
+            if overlaps == 0:
+                break
+        assert best is not None
+        for i, j in best[1].items():
+            partner[i] = j
+    return partner
+
+
+def design(trait_list: list[str], prompt_ids: list[str], n: int, seed: int, condition: str = "like") -> list[dict]:
+    """The tournament's design, fixed by `seed` before any model runs (SEED_POLICY): per matchup its two
+    traits in the model's order, its prompt, the judge's order, the assigned trait (condition
+    `assigned`) and its null partner's pair and judge order."""
+    rng = random.Random(seed + 1)
+    judge_rng = random.Random(seed + 2)  # the judge's trait order, independent of the model's
+    assign_rng = random.Random(seed + 3)
+    order = list(range(len(prompt_ids)))
+    assign_first = [i % 2 == 0 for i in range(n)]  # balanced: half the assigned traits shown first
+    assign_rng.shuffle(assign_first)
+    rows = []
+    for i, (a, b) in enumerate(draw_matchups(trait_list, n, seed)):
+        if i % len(order) == 0:
+            rng.shuffle(order)
+        row = {"trait_a": a, "trait_b": b, "prompt": prompt_ids[order[i % len(order)]]}
+        row["judge_swap"] = judge_rng.random() < 0.5
+        row["assigned"] = (a if assign_first[i] else b) if condition == "assigned" else None
+        rows.append(row)
+    partners = null_partners([(r["trait_a"], r["trait_b"]) for r in rows], [r["prompt"] for r in rows], seed + 4)
+    for row, j in zip(rows, partners):
+        if j is not None:
+            partner = rows[j]
+            row["null_pair"] = [partner["trait_a"], partner["trait_b"]]
+            row["null_swap"] = partner["judge_swap"]
+            row["null_same_prompt"] = partner["prompt"] == row["prompt"]
+    return rows
+
+
 def tournament_dataset(
     n: int, seed: int, condition: str, traits: str | None, prompts: str
 ) -> tuple[MemoryDataset, dict]:
@@ -81,26 +138,22 @@ def tournament_dataset(
         raise CharbenchError("n must be at least 1 matchup")
     trait_list = load_traits(traits)
     prompt_list = load_prompts(prompts, role="eval")
-    rng = random.Random(seed + 1)
-    judge_rng = random.Random(seed + 2)  # the judge's trait order, independent of the model's
-    assign_rng = random.Random(seed + 3)
-    order = list(range(len(prompt_list)))
-    assign_first = [i % 2 == 0 for i in range(n)]  # balanced: half the assigned traits shown first
-    assign_rng.shuffle(assign_first)
+    by_id = {p.id: p for p in prompt_list}
     samples = []
-    for i, (a, b) in enumerate(draw_matchups(trait_list, n, seed)):
-        if i % len(order) == 0:
-            rng.shuffle(order)
-        prompt = prompt_list[order[i % len(order)]]
-        assigned = (a if assign_first[i] else b) if condition == "assigned" else None
+    for i, row in enumerate(design(trait_list, [p.id for p in prompt_list], n, seed, condition)):
+        prompt = by_id[row["prompt"]]
+        a, b, assigned = row["trait_a"], row["trait_b"], row["assigned"]
         metadata = {
             "trait_a": a,
             "trait_b": b,
             "prompt_id": prompt.id,
             "prompt_sha": prompt_sha(prompt.text),
             "condition": condition,
-            "judge_swap": judge_rng.random() < 0.5,
+            "judge_swap": row["judge_swap"],
         }
+        for key in ("null_pair", "null_swap", "null_same_prompt"):
+            if key in row:
+                metadata[key] = row[key]
         if assigned:
             metadata["assigned"] = assigned
         samples.append(

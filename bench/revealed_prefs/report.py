@@ -26,8 +26,24 @@ def ratings_from_log(log: EvalLog | str) -> pd.DataFrame:
     return table.sort_values("rating", ascending=False)
 
 
+def prefs_figures(m: dict) -> str:
+    """A tournament's spread against its design null and its reliability, in one line."""
+    nan = float("nan")
+    if m.get("design_null"):
+        spread = (
+            f"spread {m['spread']:.0f} vs design null {m['spread_null']:.0f}: corrected "
+            f"{m['spread_corrected']:.0f} [{m['spread_corrected_lo']:.0f}, {m['spread_corrected_hi']:.0f}]"
+        )
+    else:
+        spread = f"spread {m.get('spread', nan):.0f} (no design null in this log)"
+    return (
+        f"{spread}, reliability {m.get('reliability', nan):.2f} [{m.get('reliability_lo', nan):.2f}, "
+        f"{m.get('reliability_hi', nan):.2f}] ({int(m.get('prompts', 0))} prompts)"
+    )
+
+
 def headline(log: EvalLog | str, top: int = 10) -> str:
-    """A printable summary: counts, invalid rate, spread with interval, and the top traits."""
+    """A printable summary: counts, invalid rate, the spread against the design null, reliability, top traits."""
     log = read_eval_log(log) if isinstance(log, str) else log
     m = log_metrics(log)
     lines = [
@@ -36,7 +52,7 @@ def headline(log: EvalLog | str, top: int = 10) -> str:
         f"invalid rate: {m.get('invalid_rate', 0):.1%}   truncated replies: {int(m.get('truncated', 0))}",
     ]
     if "spread" in m:
-        lines.append(f"rating spread (std): {m['spread']:.0f} [95% CI {m['spread_lo']:.0f}, {m['spread_hi']:.0f}]")
+        lines.append(prefs_figures(m))
         table = ratings_from_log(log).head(top)
         lines.append(f"\n{'trait':<16}{'BT rating':>10}  {'95% CI':<14}{'Elo (1 pass)':>13}{'matches':>9}")
         for trait, row in table.iterrows():

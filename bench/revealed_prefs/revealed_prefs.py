@@ -5,7 +5,7 @@ inspect eval bench/revealed_prefs --model charbench/smollm2-135m -T n=200 [--mod
 
 from inspect_ai import Task, task
 
-from bench.models.generation import reference_generate_config
+from bench.models.generation import reference_generate_config, row_seed
 from bench.revealed_prefs.dataset import tournament_dataset
 from bench.revealed_prefs.scorers import trait_judge
 from bench.seeding import seeded_generate
@@ -20,12 +20,19 @@ def revealed_prefs(
     prompts: str = "general",
     judge: str = "auto",
     max_tokens: int = 1024,
+    design_null: bool = True,
+    replicate: int = 0,
 ) -> Task:
+    """`seed` fixes the design (matchups, prompts, judge orders, null re-pairing) and, with `replicate`
+    0, the replies' seeds; `replicate` k > 0 reruns the same design with independent replies (the
+    test-retest ceiling of a comparison). `design_null` judges every reply once more on another
+    matchup's traits: the null of this judge on this design (bench/revealed_prefs/validity.py)."""
     dataset, facts = tournament_dataset(n=n, seed=seed, condition=condition, traits=traits, prompts=prompts)
+    run_seed = seed if replicate == 0 else row_seed(seed, f"replicate:{replicate}")
     return Task(
         dataset=dataset,
-        solver=seeded_generate(),  # each reply seeded from (seed, sample id, epoch): bench/seeding.py
-        scorer=trait_judge(judge=judge),
-        config=reference_generate_config(max_tokens, seed),
-        metadata={"seed": seed, "condition": condition, **facts},
+        solver=seeded_generate(),  # each reply seeded from (run seed, sample id, epoch): bench/seeding.py
+        scorer=trait_judge(judge=judge, design_null=design_null),
+        config=reference_generate_config(max_tokens, run_seed),
+        metadata={"seed": seed, "replicate": replicate, "run_seed": run_seed, "condition": condition, **facts},
     )

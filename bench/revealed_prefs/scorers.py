@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from inspect_ai.model import GenerateConfig, get_model, model_roles
 from inspect_ai.scorer import Score, Target, metric, scorer
@@ -11,6 +12,7 @@ from inspect_ai.solver import TaskState
 from bench import ratings
 from bench.judges.embedded import DEFAULT_VARIANT, VARIANT_NAMES, similarity_choice
 from bench.judges.parsing import INVALID_REASONS, parse_choice
+from bench.revealed_prefs import validity
 from bench.revealed_prefs.dataset import trait_glosses
 from bench.revealed_prefs.prompts import JUDGE_TEMPERATURE, judge_prompt
 from bench.seeding import generation_seed
@@ -18,30 +20,53 @@ from bench.stats import wilson_interval
 
 INVALID = "invalid"
 EMBEDDED_JUDGE = VARIANT_NAMES[DEFAULT_VARIANT]  # the offline judge the tournament uses (prompt-centred)
-BOOTSTRAP_N = 200
+BOOTSTRAP_N = validity.DRAWS
 TOP_K = 10
 
 
+COLUMNS = ["trait_a", "trait_b", "winner", "reason", "truncated", "assigned", "prompt", "null_a", "null_b"]
+COLUMNS += ["null_winner"]
+
+
 def matches_frame(scores: list[SampleScore]) -> pd.DataFrame:
-    """One row per matchup from the per-sample score metadata (also used by compare and leaderboards)."""
+    """One row per matchup from the per-sample score metadata (also used by compare and leaderboards):
+    the verdict, its prompt (the cluster) and the design null's verdict (bench/revealed_prefs/validity.py)."""
     rows = [s.score.metadata for s in scores if s.score.metadata]
-    return pd.DataFrame(rows, columns=["trait_a", "trait_b", "winner", "reason", "truncated", "assigned"])
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return frame
 
 
-def _noise(valid: pd.DataFrame, table: pd.DataFrame, lo: float, hi: float) -> dict[str, float]:
-    """Floors and reliability beside the spread (../shared/VALIDITY.md section 2)."""
-    null_mean, null_hi = ratings.null_spread(valid, sims=20, seed=0)
-    rel, rel_lo, rel_hi = ratings.reliability(valid, n=50, seed=0)
-    return {
-        "spread_corrected": ratings.corrected_spread(table),
-        "spread_corrected_lo": ratings.corrected_spread(table, lo),
-        "spread_corrected_hi": ratings.corrected_spread(table, hi),
-        "spread_null": null_mean,
-        "spread_null_hi": null_hi,
+def _figures(frame: pd.DataFrame, valid: pd.DataFrame) -> dict[str, float]:
+    """Ratings, spread, the design null, reliability and the coin-flip floor (../shared/VALIDITY.md 1-2).
+    Every matchup goes in (a reply whose own verdict is invalid still has a null verdict)."""
+    figures = validity.log_figures(frame, n=BOOTSTRAP_N, seed=0)
+    rel, rel_lo, rel_hi = figures["reliability"]
+    out = {
+        "spread": figures["spread"],
+        "spread_null": figures["null_spread"],  # the design null: a model that ignores the offered traits
+        "spread_corrected": figures["corrected"],
+        "spread_corrected_lo": figures["corrected_ci"][0],
+        "spread_corrected_hi": figures["corrected_ci"][1],
+        "spread_coinflip": figures["coinflip"][0],
+        "spread_coinflip_hi": figures["coinflip"][1],
         "reliability": rel,
         "reliability_lo": rel_lo,
         "reliability_hi": rel_hi,
+        "design_null": float(not np.isnan(figures["null_spread"])),
+        "prompts": float(figures["clusters"]),
+        "traits_rated": float(len(figures["table"])),
     }
+    for rank, (trait, row) in enumerate(figures["table"].head(TOP_K).iterrows(), 1):
+        out[f"top{rank:02d}_{trait}"] = float(row["rating"])
+    sequential = ratings.elo(valid)["rating"]
+    for trait, row in figures["table"].iterrows():
+        out[f"bt/{trait}"] = float(row["rating"])
+        out[f"bt_lo/{trait}"] = float(row["lo"])
+        out[f"bt_hi/{trait}"] = float(row["hi"])
+        out[f"bt_null/{trait}"] = float(row["null"])
+        out[f"elo/{trait}"] = float(sequential[trait])
+        out[f"n/{trait}"] = float(row["matches"])
+    return out
 
 
 def _assigned_accuracy(valid: pd.DataFrame) -> dict[str, float]:
@@ -69,9 +94,10 @@ def _assigned_accuracy(valid: pd.DataFrame) -> dict[str, float]:
 
 @metric
 def tournament():
-    """Valid/invalid counts by reason, truncations, Bradley-Terry ratings with bootstrap intervals,
-    the rating spread with its interval, the top-10 and sequential Elo for comparison with the reference.
-    Keys with a slash hold the full per-trait table, so leaderboards rebuild everything from the log."""
+    """Valid/invalid counts by reason, truncations, Bradley-Terry ratings with prompt-clustered intervals,
+    the spread beside the design null's (and the corrected spread), reliability net of the null, the
+    coin-flip floor, the top-10 and sequential Elo for comparison with the reference. Keys with a
+    slash hold the full per-trait table, so leaderboards rebuild everything from the log."""
 
     def compute(scores: list[SampleScore]) -> dict[str, float]:
         if not scores:
@@ -90,19 +116,8 @@ def tournament():
         if len(valid) < 2:
             return out
         out.update(_assigned_accuracy(valid))
-        table = ratings.bootstrap(valid, ratings.bradley_terry, n=BOOTSTRAP_N, seed=0)
-        spread, lo, hi = ratings.spread_interval(valid, ratings.bradley_terry, n=BOOTSTRAP_N, seed=0)
-        out.update(spread=spread, spread_lo=lo, spread_hi=hi, traits_rated=float(len(table)))
-        out.update(_noise(valid, table, lo, hi))
-        for rank, (trait, row) in enumerate(table.head(TOP_K).iterrows(), 1):
-            out[f"top{rank:02d}_{trait}"] = float(row["rating"])
-        sequential = ratings.elo(valid)["rating"]
-        for trait, row in table.iterrows():
-            out[f"bt/{trait}"] = float(row["rating"])
-            out[f"bt_lo/{trait}"] = float(row["lo"])
-            out[f"bt_hi/{trait}"] = float(row["hi"])
-            out[f"elo/{trait}"] = float(sequential[trait])
-            out[f"n/{trait}"] = float(row["matches"])
+        out["null_invalid"] = float((frame["null_winner"].isna() | (frame["null_winner"] == INVALID)).sum())
+        out.update(_figures(frame, valid))
         return out
 
     return compute
@@ -148,9 +163,11 @@ def _use_grader(judge: str) -> bool:
 
 
 @scorer(metrics=[tournament()])
-def trait_judge(judge: str = "auto"):
+def trait_judge(judge: str = "auto", design_null: bool = True):
     """Decide which of the two traits a reply shows. `judge`: auto (the grader role if bound, else the
-    embedded similarity judge), grader, or embedded."""
+    embedded similarity judge), grader, or embedded. `design_null`: judge the reply once more on its
+    null partner's trait pair (the dataset's `null_pair`), the verdict a model ignoring the offered
+    traits would get (bench/revealed_prefs/validity.py); one more judge call per matchup."""
 
     validations: dict[str, dict] = {}
 
@@ -160,6 +177,25 @@ def trait_judge(judge: str = "auto"):
             validations[judge] = judge_validation(judge)
         return validations[judge]
 
+    async def verdict(state: TaskState, response: str, first: str, second: str, *tags: str) -> dict:
+        """One judgement of `response` between two traits shown in this order: winner, reason, judge."""
+        if _use_grader(judge):
+            grader = get_model(role="grader")
+            seed = generation_seed(state, "judge", *tags, record=False)  # per sample and epoch, as the reply's
+            output = await grader.generate(
+                judge_prompt(response, first, second), config=GenerateConfig(temperature=JUDGE_TEMPERATURE, seed=seed)
+            )
+            parsed = parse_choice(output.completion, (first, second))
+            name = str(grader)
+            return {"winner": parsed.choice, "reason": parsed.reason, "judge": name, "explanation": output.completion}
+        glosses = trait_glosses([first, second])
+        # the user's message only (state.input_text is the last message): the system prompt names both traits
+        winner, margin, sims = similarity_choice(
+            response, {first: glosses[first], second: glosses[second]}, prompt=state.input_text
+        )
+        explanation = f"cosine({first})={sims[first]:.4f} cosine({second})={sims[second]:.4f}"
+        return {"winner": winner, "reason": "", "judge": EMBEDDED_JUDGE, "explanation": explanation, "margin": margin}
+
     async def score(state: TaskState, target: Target) -> Score:
         a, b = state.metadata["trait_a"], state.metadata["trait_b"]
         # the judge sees the traits in its own seeded order, drawn independently of the model's
@@ -168,54 +204,30 @@ def trait_judge(judge: str = "auto"):
         meta = {
             "trait_a": a,
             "trait_b": b,
+            "prompt": state.metadata.get("prompt_id"),
             "judge_order": [first, second],
             "assigned": state.metadata.get("assigned"),
             "truncated": bool(state.output and state.output.stop_reason == "max_tokens"),
         }
+        null_pair = state.metadata.get("null_pair") if design_null else None
+        if null_pair:
+            meta |= {"null_a": null_pair[0], "null_b": null_pair[1]}
         if not response.strip():
-            return Score(
-                value=INVALID,
-                answer="",
-                explanation="empty response: not judged",
-                metadata={**meta, "winner": INVALID, "reason": "empty_response", "judge": "none"},
-            )
-        if _use_grader(judge):
-            grader = get_model(role="grader")
-            seed = generation_seed(state, "judge", record=False)  # per sample and epoch, as the reply's
-            output = await grader.generate(
-                judge_prompt(response, first, second), config=GenerateConfig(temperature=JUDGE_TEMPERATURE, seed=seed)
-            )
-            verdict = parse_choice(output.completion, (first, second))
-            winner = verdict.choice
-            return Score(
-                value=winner,
-                answer=winner,
-                explanation=output.completion,
-                metadata={
-                    **meta,
-                    "winner": winner,
-                    "reason": verdict.reason,
-                    "judge": str(grader),
-                    "judge_validation": validated(str(grader)),
-                },
-            )
-        glosses = trait_glosses([first, second])
-        # the user's message only (state.input_text is the last message): the system prompt names both traits
-        winner, margin, sims = similarity_choice(
-            response, {first: glosses[first], second: glosses[second]}, prompt=state.input_text
-        )
-        return Score(
-            value=winner,
-            answer=winner,
-            explanation=f"cosine({a})={sims[a]:.4f} cosine({b})={sims[b]:.4f}",
-            metadata={
-                **meta,
-                "winner": winner,
-                "reason": "",
-                "judge": EMBEDDED_JUDGE,
-                "margin": margin,
-                "judge_validation": validated(EMBEDDED_JUDGE),
-            },
-        )
+            meta |= {"winner": INVALID, "reason": "empty_response", "judge": "none"}
+            if null_pair:
+                meta["null_winner"] = INVALID
+            return Score(value=INVALID, answer="", explanation="empty response: not judged", metadata=meta)
+        seen = await verdict(state, response, first, second)
+        meta |= {"winner": seen["winner"], "reason": seen["reason"], "judge": seen["judge"]}
+        if "margin" in seen:
+            meta["margin"] = seen["margin"]
+        meta["judge_validation"] = validated(seen["judge"])
+        explanation = seen["explanation"]
+        if null_pair:
+            na, nb = null_pair
+            null = await verdict(state, response, *((nb, na) if state.metadata.get("null_swap") else (na, nb)), "null")
+            meta |= {"null_winner": null["winner"], "null_reason": null["reason"]}
+            explanation += f"\n\ndesign null ({na} vs {nb}): {null['explanation']}"
+        return Score(value=seen["winner"], answer=seen["winner"], explanation=explanation, metadata=meta)
 
     return score
