@@ -230,7 +230,7 @@ def _coherence_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 def detail_figures(runs: dict[tuple[str, str, str], RunLogs], shifts: dict) -> list[tuple[str, str]]:
     """Rating histograms per persona and the largest trait shifts per method (the reference's figures)."""
-    from bench.revealed_prefs.report import ratings_from_log
+    from bench.revealed_prefs.report import point_ratings
 
     plt = _pyplot()
     figures = []
@@ -242,7 +242,7 @@ def detail_figures(runs: dict[tuple[str, str, str], RunLogs], shifts: dict) -> l
         if with_prefs:
             fig, ax = plt.subplots(figsize=(6, 3.2))
             for run in sorted(with_prefs, key=lambda r: r.method):
-                ax.hist(ratings_from_log(run.prefs)["rating"], bins=20, alpha=0.5, label=run.method)
+                ax.hist(point_ratings(run.prefs.location), bins=20, alpha=0.5, label=run.method)
             ax.set(xlabel="Bradley-Terry rating", ylabel="traits")
             ax.legend(fontsize=7)
             fig.tight_layout()

@@ -130,7 +130,14 @@ def test_the_assigned_condition_measures_the_judge_per_trait(tmp_path):
     metrics = {k: v.value for k, v in log.results.scores[0].metrics.items()}
     assert metrics["assigned_accuracy"] == 1.0 and metrics["assigned_n"] == 8
     assert metrics["assigned_accuracy_lo"] < 1.0  # a Wilson interval, not a point
-    assert {k.split("/", 1)[1] for k in metrics if k.startswith("assigned_acc/")} == set(assigned)
+    from bench.revealed_prefs.compare import matches_from_log
+    from bench.revealed_prefs.scorers import assigned_by_trait
+
+    frame, _ = matches_from_log(log)
+    frame["assigned"] = [s.scores["trait_judge"].metadata["assigned"] for s in log.samples]
+    per_trait = assigned_by_trait(frame)
+    assert set(per_trait.index) == set(assigned) and (per_trait["accuracy"] == 1.0).all()
+    assert not any("/" in k for k in metrics)  # per-trait figures live in the samples, not on the console
     for key in ("spread_corrected", "spread_null", "spread_coinflip", "reliability", "design_null", "prompts"):
         assert key in metrics
     assert metrics["null_invalid"] == 8  # every null verdict unparsable, counted, not dropped silently

@@ -105,6 +105,29 @@ def test_end_to_end_on_the_embedded_model_with_offline_judge(tmp_path):
     appeared = {s.metadata["trait_a"] for s in log.samples} | {s.metadata["trait_b"] for s in log.samples}
     table = ratings_from_log(log)
     assert set(table.index) == appeared
+    assert (table["lo"] <= table["hi"]).all() and {"null", "elo", "matches"} <= set(table.columns)
     judges = {s.scores["trait_judge"].metadata["judge"] for s in log.samples}
     assert judges <= {"embedded-similarity-v2", "none"}
     assert log.eval.task_args["seed"] == 0
+
+
+def test_the_console_prints_a_short_summary_without_conversion_warnings(tmp_path):
+    """`inspect eval bench/revealed_prefs -T n=36` over the 144 traits: the summary metrics only (per-trait
+    tables live in the samples), and every score value is a number Inspect can convert."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "inspect_ai", "eval", "bench/revealed_prefs", "--model", "charbench/smollm2-135m",
+         "-T", "n=36", "-T", "max_tokens=16", "--log-dir", str(tmp_path), "--display", "plain"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    printed = run.stdout + run.stderr
+    assert "Unable to convert value to float" not in printed
+    from inspect_ai.log import list_eval_logs, read_eval_log
+
+    log = read_eval_log(list_eval_logs(str(tmp_path))[0], header_only=True)
+    metrics = log.results.scores[0].metrics
+    assert len(metrics) < 40 and not any("/" in k for k in metrics)
+    assert {"spread", "spread_null", "spread_corrected", "reliability", "judge_validated"} <= set(metrics)

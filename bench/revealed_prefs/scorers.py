@@ -9,7 +9,6 @@ from inspect_ai.scorer import Score, Target, metric, scorer
 from inspect_ai.scorer._metric import SampleScore
 from inspect_ai.solver import TaskState
 
-from bench import ratings
 from bench.judges.embedded import DEFAULT_VARIANT, VARIANT_NAMES, similarity_choice
 from bench.judges.parsing import INVALID_REASONS, parse_choice
 from bench.revealed_prefs import validity
@@ -21,7 +20,7 @@ from bench.stats import wilson_interval
 INVALID = "invalid"
 EMBEDDED_JUDGE = VARIANT_NAMES[DEFAULT_VARIANT]  # the offline judge the tournament uses (prompt-centred)
 BOOTSTRAP_N = validity.DRAWS
-TOP_K = 10
+TOP_K = 3  # top and bottom traits in the metrics (the console prints every metric)
 
 
 COLUMNS = ["trait_a", "trait_b", "winner", "reason", "truncated", "assigned", "prompt", "null_a", "null_b"]
@@ -36,7 +35,7 @@ def matches_frame(scores: list[SampleScore]) -> pd.DataFrame:
     return frame
 
 
-def _figures(frame: pd.DataFrame, valid: pd.DataFrame) -> dict[str, float]:
+def _figures(frame: pd.DataFrame) -> dict[str, float]:
     """Ratings, spread, the design null, reliability and the coin-flip floor (../shared/VALIDITY.md 1-2).
     Every matchup goes in (a reply whose own verdict is invalid still has a null verdict)."""
     figures = validity.log_figures(frame, n=BOOTSTRAP_N, seed=0)
@@ -56,22 +55,32 @@ def _figures(frame: pd.DataFrame, valid: pd.DataFrame) -> dict[str, float]:
         "prompts": float(figures["clusters"]),
         "traits_rated": float(len(figures["table"])),
     }
-    for rank, (trait, row) in enumerate(figures["table"].head(TOP_K).iterrows(), 1):
+    # the console shows every metric: the ends of the ranking only; the per-trait table is rebuilt from
+    # the samples' verdicts (`report.ratings_from_log`), where inspect_ai.analysis reads them too
+    table = figures["table"]
+    for rank, (trait, row) in enumerate(table.head(TOP_K).iterrows(), 1):
         out[f"top{rank:02d}_{trait}"] = float(row["rating"])
-    sequential = ratings.elo(valid)["rating"]
-    for trait, row in figures["table"].iterrows():
-        out[f"bt/{trait}"] = float(row["rating"])
-        out[f"bt_lo/{trait}"] = float(row["lo"])
-        out[f"bt_hi/{trait}"] = float(row["hi"])
-        out[f"bt_null/{trait}"] = float(row["null"])
-        out[f"elo/{trait}"] = float(sequential[trait])
-        out[f"n/{trait}"] = float(row["matches"])
+    for rank, (trait, row) in enumerate(table.tail(TOP_K).iloc[::-1].iterrows(), 1):
+        out[f"bottom{rank:02d}_{trait}"] = float(row["rating"])
     return out
 
 
+def assigned_by_trait(valid: pd.DataFrame) -> pd.DataFrame:
+    """condition=assigned, per assigned trait: how often the judge named it (`accuracy`, Wilson `lo`,
+    `hi`, `n`)."""
+    told = valid[valid["assigned"].notna()] if "assigned" in valid else valid.iloc[0:0]
+    rows = {}
+    for trait, group in (told["winner"] == told["assigned"]).groupby(told["assigned"]):
+        k, m = int(group.sum()), len(group)
+        lo, hi = wilson_interval(k, m)
+        rows[trait] = {"accuracy": k / m, "lo": lo, "hi": hi, "n": m}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["accuracy", "lo", "hi", "n"])
+
+
 def _assigned_accuracy(valid: pd.DataFrame) -> dict[str, float]:
-    """condition=assigned: how often the judge names the trait the model was told to use, overall and
-    per assigned trait, with Wilson intervals. Ground truth for this model and judge together."""
+    """condition=assigned: how often the judge names the trait the model was told to use, overall with
+    a Wilson interval, and how many assigned traits the judge cannot tell from their partners at this n
+    (per trait: `assigned_by_trait`). Ground truth for this model and judge together."""
     told = valid[valid["assigned"].notna()] if "assigned" in valid else valid.iloc[0:0]
     if told.empty:
         return {}
@@ -79,15 +88,7 @@ def _assigned_accuracy(valid: pd.DataFrame) -> dict[str, float]:
     lo, hi = wilson_interval(int(right.sum()), len(told))
     out = {"assigned_accuracy": float(right.mean()), "assigned_accuracy_lo": lo, "assigned_accuracy_hi": hi}
     out["assigned_n"] = float(len(told))
-    indistinct = 0
-    for trait, group in right.groupby(told["assigned"]):
-        k, m = int(group.sum()), len(group)
-        t_lo, t_hi = wilson_interval(k, m)
-        out[f"assigned_acc/{trait}"] = k / m
-        out[f"assigned_acc_lo/{trait}"] = t_lo
-        out[f"assigned_acc_hi/{trait}"] = t_hi
-        out[f"assigned_n/{trait}"] = float(m)
-        indistinct += t_lo <= 0.5  # the judge cannot tell this trait from its partners at this n
+    indistinct = int((assigned_by_trait(valid)["lo"] <= 0.5).sum())  # not above chance at this n
     out["assigned_traits_not_above_chance"] = float(indistinct)
     return out
 
@@ -112,12 +113,14 @@ def tournament():
             "truncated": float(frame["truncated"].fillna(False).astype(bool).sum()),
         }
         for reason in ("empty_response",) + INVALID_REASONS:
-            out[f"invalid_{reason}"] = float((frame["reason"] == reason).sum())
+            count = float((frame["reason"] == reason).sum())
+            if count:  # reasons that occurred (the console lists every metric)
+                out[f"invalid_{reason}"] = count
         if len(valid) < 2:
             return out
         out.update(_assigned_accuracy(valid))
         out["null_invalid"] = float((frame["null_winner"].isna() | (frame["null_winner"] == INVALID)).sum())
-        out.update(_figures(frame, valid))
+        out.update(_figures(frame))
         return out
 
     return compute
@@ -216,7 +219,7 @@ def trait_judge(judge: str = "auto", design_null: bool = True):
             meta |= {"winner": INVALID, "reason": "empty_response", "judge": "none"}
             if null_pair:
                 meta["null_winner"] = INVALID
-            return Score(value=INVALID, answer="", explanation="empty response: not judged", metadata=meta)
+            return Score(value=0.0, answer=INVALID, explanation="empty response: not judged", metadata=meta)
         seen = await verdict(state, response, first, second)
         meta |= {"winner": seen["winner"], "reason": seen["reason"], "judge": seen["judge"]}
         if "margin" in seen:
@@ -228,6 +231,9 @@ def trait_judge(judge: str = "auto", design_null: bool = True):
             null = await verdict(state, response, *((nb, na) if state.metadata.get("null_swap") else (na, nb)), "null")
             meta |= {"null_winner": null["winner"], "null_reason": null["reason"]}
             explanation += f"\n\ndesign null ({na} vs {nb}): {null['explanation']}"
-        return Score(value=seen["winner"], answer=seen["winner"], explanation=explanation, metadata=meta)
+        # the value is 1 for a usable verdict, 0 for an invalid one (a number, so Inspect's displays and
+        # reducers take it as it is); the winning trait is the answer and, with everything else, metadata
+        value = 0.0 if seen["winner"] == INVALID else 1.0
+        return Score(value=value, answer=seen["winner"], explanation=explanation, metadata=meta)
 
     return score

@@ -203,12 +203,13 @@ def _net_spread(net: np.ndarray, draws: np.ndarray) -> dict:
     spread can sit below the null's. Interval: the excess variance +- 1.96 bootstrap SDs of var(net)
     (a resample's var(net) sits a whole noise variance above the point, which no percentile interval
     survives), its ends mapped through sqrt(max(0, .)) like the point."""
-    keep = np.isfinite(net) & np.isfinite(draws).all(axis=0)
+    # traits rated in most draws (a rarely played trait drops out of some resamples)
+    keep = np.isfinite(net) & (np.isfinite(draws).mean(axis=0) >= 0.5)
     if keep.sum() < 3:
         return {"corrected": float("nan"), "corrected_ci": (float("nan"), float("nan"))}
-    noise = float(np.var(draws[:, keep], axis=0, ddof=1).mean())
+    noise = float(np.nanvar(draws[:, keep], axis=0, ddof=1).mean())
     excess = float(np.var(net[keep])) - noise
-    sd = float(np.std(np.var(draws[:, keep], axis=1), ddof=1))
+    sd = float(np.nanstd(np.nanvar(draws[:, keep], axis=1), ddof=1))
     z = norm.ppf(0.5 + LEVEL / 2)
     return {"corrected": _root(excess), "corrected_ci": (_root(excess - z * sd), _root(excess + z * sd))}
 
