@@ -43,14 +43,17 @@ def main() -> None:
     args = parser.parse_args()
 
     from inspect_ai import eval
+    from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
     from bench.revealed_prefs.revealed_prefs import revealed_prefs
-    from tests.helpers import scripted
+
+    usage = ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)  # mockllm would count with tiktoken
+    outputs = [ModelOutput.from_content("mockllm/model", REPLY).model_copy(update={"usage": usage})] * args.n
 
     with tempfile.TemporaryDirectory() as logs:
         log = eval(
             revealed_prefs(n=args.n, seed=args.seed, max_tokens=64, judge="grader" if args.grader else "embedded"),
-            model=scripted([REPLY] * args.n),
+            model=get_model("mockllm/model", custom_outputs=outputs, memoize=False),
             model_roles={"grader": args.grader} if args.grader else None,
             log_dir=logs,
             display="none",

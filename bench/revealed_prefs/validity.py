@@ -29,6 +29,7 @@ Frames are `pandas` tables with columns `trait_a`, `trait_b`, `winner` and, wher
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -186,6 +187,12 @@ def _interval(point: float, draws: list[float]) -> tuple[float, float]:
     return float(lo[0]), float(hi[0])
 
 
+def _nanstd(draws: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():  # a trait absent from every draw has no SD
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanstd(draws, axis=1, ddof=1)
+
+
 def _spread(r: np.ndarray) -> float:
     finite = r[np.isfinite(r)]
     return float(finite.std(ddof=0)) if len(finite) else float("nan")
@@ -207,9 +214,11 @@ def _net_spread(net: np.ndarray, draws: np.ndarray) -> dict:
     keep = np.isfinite(net) & (np.isfinite(draws).mean(axis=0) >= 0.5)
     if keep.sum() < 3:
         return {"corrected": float("nan"), "corrected_ci": (float("nan"), float("nan"))}
-    noise = float(np.nanvar(draws[:, keep], axis=0, ddof=1).mean())
+    with warnings.catch_warnings():  # a trait absent from a draw is NaN there, by design
+        warnings.simplefilter("ignore", RuntimeWarning)
+        noise = float(np.nanvar(draws[:, keep], axis=0, ddof=1).mean())
+        sd = float(np.nanstd(np.nanvar(draws[:, keep], axis=1), ddof=1))
     excess = float(np.var(net[keep])) - noise
-    sd = float(np.nanstd(np.nanvar(draws[:, keep], axis=1), ddof=1))
     z = norm.ppf(0.5 + LEVEL / 2)
     return {"corrected": _root(excess), "corrected_ci": (_root(excess - z * sd), _root(excess + z * sd))}
 
@@ -325,7 +334,7 @@ def log_figures(frame: pd.DataFrame, n: int = DRAWS, seed: int = 0) -> dict:
             "rating": point,
             "lo": lo,
             "hi": hi,
-            "se": np.nanstd(draws_m, axis=1, ddof=1),
+            "se": _nanstd(draws_m),
             "null": null_point,
             "matches": np.bincount(enc.winner[enc.winner >= 0], minlength=len(enc.traits))
             + np.bincount(enc.loser[enc.loser >= 0], minlength=len(enc.traits)),
