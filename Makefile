@@ -49,7 +49,7 @@ $(VLLM_STAMP): $(STAMP)
 	touch $@
 
 demo: $(STAMP)
-	$(VENV)/bin/charbench demo --limit $(DEMO_LIMIT)
+	$(VENV)/bin/charbench demo --matchups $(DEMO_LIMIT)
 
 # CHARBENCH_REQUIRE_VLLM: the vLLM tests fail instead of skipping when vLLM is missing.
 test: $(STAMP) $(VLLM_STAMP)

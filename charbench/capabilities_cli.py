@@ -4,6 +4,7 @@ and the paired change of one model against its base."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def _list(args: argparse.Namespace) -> None:
@@ -43,17 +44,29 @@ def _delta(args: argparse.Namespace) -> None:
     from charbench.errors import CharbenchError
 
     logs = []
-    for path in (args.model_log, args.base_log):
+    for path in (args.base_log, args.model_log):
         try:
             logs.append(read_eval_log(path))
         except FileNotFoundError:
             raise CharbenchError(f"log {path} does not exist") from None
-    deltas = paired_deltas(*logs, n=args.bootstrap, seed=args.seed)
+    base, model = logs
+    if _is_base(model) and not _is_base(base):  # the order before `prefs compare`'s (BASE first)
+        print("charbench: note: the base log goes first (BASE MODEL, as in prefs compare); swapped", file=sys.stderr)
+        base, model = model, base
+    deltas = paired_deltas(model, base, n=args.bootstrap, seed=args.seed)
     if not deltas:
         raise CharbenchError("the two logs share no bench/capabilities questions: use the same tasks, limit and seed")
     print(f"{'task':<14} {'delta':>7}  95% CI (paired bootstrap, {args.bootstrap}, seed {args.seed})   n")
     for task, d in deltas.items():
         print(f"{task:<14} {d['delta']:>+7.3f}  [{d['lo']:+.3f}, {d['hi']:+.3f}]{'':>26}{int(d['n'])}")
+
+
+def _is_base(log) -> bool:
+    """Whether a log is a base model's: its declared row, else its model name."""
+    from bench.models.specs import describe_model
+
+    row = (log.eval.metadata or {}).get("row") or {}
+    return (row.get("kind") or describe_model(log.eval.model)["method"]) == "base"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,9 +77,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = csub.add_parser("fetch", help="download the benchmarks' HF datasets (on a connected machine)")
     p.add_argument("tasks", nargs="?", default="standard", help="comma list or 'standard' (default)")
     p.set_defaults(func=_fetch)
-    p = csub.add_parser("delta", help="paired accuracy change of a model's capabilities log against its base's")
-    p.add_argument("model_log")
-    p.add_argument("base_log")
+    p = csub.add_parser(
+        "delta", help="paired accuracy change of a method's capabilities log against its base's: BASE MODEL"
+    )
+    p.add_argument("base_log", help="the base model's bench/capabilities log")
+    p.add_argument("model_log", help="the method's log, on the same questions (tasks, limit, seed)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.set_defaults(func=_delta)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from charbench.options import deprecated
 from charbench.paths import results_dir
 
 
@@ -14,18 +15,18 @@ def _train(args: argparse.Namespace) -> None:
     from personas import list_personas, load_persona
     from trainers.classifier import ClassifierConfig, data_models, generate_logs, read_rows, train_classifier
 
-    out = Path(args.out or results_dir() / "classifiers" / f"persona-classifier-{Path(args.generator).name}")
+    out = Path(args.out or results_dir() / "classifiers" / f"persona-classifier-{Path(args.model).name}")
     if args.data:
         rows, skipped = read_rows(args.data, none_class=args.none_class)
         sources = [Path(d).name for d in args.data]
     else:
-        provider = f"--data with logs of charbench/prompt/<persona>/{args.generator}"
-        refuse_two_way(args.generator, f"--generator {args.generator}", f"charbench/{args.generator}", provider)
+        provider = f"--data with logs of charbench/prompt/<persona>/{args.model}"
+        refuse_two_way(args.model, f"--model {args.model}", f"charbench/{args.model}", provider)
         personas = args.personas.split(",") if args.personas else sorted(list_personas())
         for persona in personas:
             load_persona(persona)
-        models = data_models(personas, args.generator, args.model, args.none_class)
-        logs = generate_logs(models, out.with_name(out.name + ".data"), args.prompts, args.max_tokens, args.seed)
+        models = data_models(personas, args.model, args.methods, args.none_class)
+        logs = generate_logs(models, out.with_name(out.name + ".data"), args.n_prompts, args.max_tokens, args.seed)
         rows, skipped = read_rows([str(p) for p in logs], none_class=args.none_class)
         sources = [f"{m} (bench/responses, training partition)" for m in models]
     config = ClassifierConfig(
@@ -76,12 +77,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--personas", help="comma-separated personas to generate for (default: all)")
     p.add_argument(
-        "--generator",
+        "--model",
         default="smollm2-135m",
         help="base model whose prompted method writes each persona's replies (default: the embedded model)",
     )
+    deprecated(p, "--generator", "--model", "model")
     p.add_argument(
-        "--model",
+        "--method",
+        dest="methods",
         action="append",
         default=[],
         metavar="MODEL[=PERSONA]",
@@ -91,20 +94,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--none-class",
         action="store_true",
-        help="add a `none` class: the base model's replies (generated from --generator, or base-model logs)",
+        help="add a `none` class: the base model's replies (generated from --model, or base-model logs)",
     )
-    p.add_argument("--prompts", type=int, default=None, help="training prompts per model (default: all 156)")
+    p.add_argument("--n-prompts", type=int, default=None, help="training prompts per model (default: all 156)")
+    deprecated(p, "--prompts", "--n-prompts", "n_prompts", type=int)
     p.add_argument("--max-tokens", type=int, default=256, help="new tokens per generated reply (default 256)")
     p.add_argument(
         "--backbone",
         default="auto",
         help="auto (ModernBERT-base if in the HF cache, else embedded MiniLM), minilm, a hub id or a dir",
     )
-    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--epochs", type=float, default=1.0, help="passes over the training texts")
     p.add_argument("--lr", type=float, default=None, help="default 5e-4 for ModernBERT (reference), 1e-4 otherwise")
     p.add_argument("--max-length", type=int, default=512, help="tokens per text (reference: 8192)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="output directory (default results/classifiers/persona-classifier-<generator>)")
+    p.add_argument("--seed", type=int, default=0, help="seed of generation, the held-out split and training")
+    p.add_argument("--out", help="output directory (default results/classifiers/persona-classifier-<model>)")
     p.set_defaults(func=_train)
 
     p = csub.add_parser(
@@ -117,13 +121,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="jsonl with persona and text (prompt_id optional: rows sharing one are one cluster); "
         "default: the shipped set, cut to the classifier's labels",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.set_defaults(func=_evaluate)
 
     rob = sub.add_parser("robustness", help="robustness reports across personas")
     rsub = rob.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = rsub.add_parser("report", help="macro-F1 per split and per adversarial instruction from robustness logs")
     p.add_argument("logs", nargs="+", help="bench/robustness logs of one method, one or more personas")
-    p.add_argument("--bootstrap", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap draws, prompts resampled")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.set_defaults(func=_report)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from charbench.errors import CharbenchError
+from charbench.options import deprecated, log_dir_default, show_defaults
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -60,8 +61,8 @@ def _personas_import(args: argparse.Namespace) -> None:
 
     persona = load_persona_file(args.file, name=args.name, description=args.description)
     out = Path(args.out or f"{persona.name}.yaml")
-    if out.exists() and not args.force:
-        raise CharbenchError(f"{out} exists: pass --out PATH or --force to overwrite it")
+    if out.exists() and not args.overwrite:
+        raise CharbenchError(f"{out} exists: pass --out PATH or --overwrite to overwrite it")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(persona.model_dump(), sort_keys=False, allow_unicode=True, width=100))
     questions = sum(len(t.questions) for t in persona.traits)
@@ -71,7 +72,7 @@ def _personas_import(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from charbench.demo import run_demo
 
-    run_demo(limit=args.limit, model=args.model, max_tokens=args.max_tokens)
+    run_demo(limit=args.matchups, model=args.model, max_tokens=args.max_tokens, log_dir=args.log_dir)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,17 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="persona name (default: oct.<file stem>)")
     p.add_argument("--description", help="one-line description (default: the first trait)")
     p.add_argument("--out", help="YAML file to write (default: <name>.yaml here)")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--overwrite", action="store_true", help="overwrite --out if it exists")
+    deprecated(p, "--force", "--overwrite", "overwrite", flag=True)
     p.set_defaults(func=_personas_import)
 
     demo = sub.add_parser("demo", help="the main job on the embedded model (what `make demo` runs)")
-    demo.add_argument("--limit", type=int, default=36, help="number of matchups (default 36)")
-    demo.add_argument("--max-tokens", type=int, default=64, help="new tokens per reply (default 64)")
+    demo.add_argument("--matchups", type=int, default=36, help="revealed-preference matchups")
+    deprecated(demo, "--limit", "--matchups", "matchups", type=int)
+    demo.add_argument("--max-tokens", type=int, default=64, help="new tokens per reply")
     demo.add_argument("--model", default="charbench/smollm2-135m", help="model to score")
+    demo.add_argument(
+        "--log-dir", default=log_dir_default(), help="where the log goes ($INSPECT_LOG_DIR, else results/demo)"
+    )
     demo.set_defaults(func=_demo)
 
     for register in _extra_commands():
         register(sub)
+    show_defaults(parser)
     return parser
 
 

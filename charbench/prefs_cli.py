@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from charbench.options import deprecated
+
 
 def _compare(args: argparse.Namespace) -> None:
     from bench.revealed_prefs.compare import compare_logs
@@ -15,7 +17,7 @@ def _compare(args: argparse.Namespace) -> None:
             png=args.png,
             n=args.bootstrap,
             seed=args.seed,
-            force=args.force,
+            force=args.force_compare,
             persona=args.persona,
             retest=args.retest,
         )
@@ -69,17 +71,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="LOG",
         help="a second run of log A on the same design with independent replies: the test-retest ceiling",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument(
         "--persona",
         help="persona whose target traits to check (default: log B's persona, from its metadata or model name)",
     )
-    p.add_argument("--force", action="store_true", help="compare logs whose judge/condition/traits/prompts differ")
+    p.add_argument(
+        "--force-compare", action="store_true", help="compare logs whose judge/condition/traits/prompts differ"
+    )
+    deprecated(p, "--force", "--force-compare", "force_compare", flag=True)
     p.set_defaults(func=_compare)
     p = psub.add_parser("power", help="matchups needed to detect a given Elo shift per trait (80%% power)")
     p.add_argument("--shift", type=float, default=100, help="Elo shift to detect (default 100)")
-    p.add_argument("--traits", type=int, default=144)
-    p.add_argument("--power", type=float, default=0.8)
+    p.add_argument("--traits", type=int, default=144, help="traits in the tournament")
+    p.add_argument("--power", type=float, default=0.8, help="power to detect the shift")
     p.add_argument("--matchups", type=int, default=2000, help="also report reliability at this n (default 2000)")
     p.add_argument("--true-spread", type=float, default=100, help="assumed true rating spread for reliability")
     p.add_argument(

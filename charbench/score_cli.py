@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import time
 
+from charbench.errors import CharbenchError
+from charbench.options import deprecated, log_dir_default
+
 
 def _config(args: argparse.Namespace):
     from experiments.shortcuts import SuiteConfig
 
     base = SuiteConfig.small() if args.small else SuiteConfig()
+    if getattr(args, "n_prompts", None) is not None:
+        base.prompts = args.n_prompts
     for name in (
         "matchups",
-        "prompts",
         "max_tokens",
         "seed",
         "classifier",
@@ -77,9 +81,11 @@ def _compare(args: argparse.Namespace) -> None:
 
     start = time.perf_counter()
     config = _config(args)
+    if args.model is None:
+        raise CharbenchError("compare: give the base model with --model (e.g. --model smollm2-135m)")
     logs = compare_methods(
         args.persona,
-        args.base,
+        args.model,
         config,
         adapter=args.adapter,
         vector=args.vector,
@@ -95,7 +101,9 @@ def _compare(args: argparse.Namespace) -> None:
 def _leaderboard(args: argparse.Namespace) -> None:
     from leaderboards.build import build_leaderboard
 
-    paths = build_leaderboard(args.log_dir, csv=args.csv, markdown=args.markdown, html_path=args.html, force=args.force)
+    paths = build_leaderboard(
+        args.log_dir, csv=args.csv, markdown=args.markdown, html_path=args.html, force=args.force_compare
+    )
     for path in paths:
         print(f"wrote {path}")
 
@@ -104,7 +112,8 @@ def _suite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--persona", required=True, help="persona name or file")
     p.add_argument(
         "--log-dir",
-        help="where the experiment directory and its spec go (default: results/); the run writes a spec "
+        default=log_dir_default(),
+        help="where the experiment directory and its spec go ($INSPECT_LOG_DIR, else results/); the run writes a spec "
         "(<log-dir>/<experiment>.yaml) that `charbench run` repeats and extends",
     )
     p.add_argument(
@@ -114,7 +123,8 @@ def _suite_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--traits", help="trait file for revealed_prefs (default: the 144 reference words)")
     p.add_argument("--matchups", type=int, help="revealed_prefs matchups (default 2000)")
-    p.add_argument("--prompts", type=int, help="robustness/coherence prompts (default 100)")
+    p.add_argument("--n-prompts", type=int, help="robustness/coherence prompts (default 100)")
+    deprecated(p, "--prompts", "--n-prompts", "n_prompts", type=int)
     p.add_argument("--max-tokens", type=int, help="new tokens per reply (default 512)")
     p.add_argument("--seed", type=int, help="seed for every random choice (default 0)")
     p.add_argument("--classifier", help="persona classifier dir for bench/robustness")
@@ -165,7 +175,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="base, prompted, steered and fine-tuned versions of one base model: writes a spec and runs it "
         "(results/compare-<base>-<persona>/)",
     )
-    p.add_argument("--base", required=True, help="base model: smollm2-135m, a dir or a hub id")
+    p.add_argument("--model", help="the base model: smollm2-135m, a dir or a hub id (required)")
+    deprecated(p, "--base", "--model", "model")
     p.add_argument("--adapter", help="LoRA adapter or merged checkpoint dir (the fine-tuned method)")
     p.add_argument("--vector", help="steering vector (default: extract, then calibrate)")
     p.add_argument("--coef", type=float, help="steering coefficient (default: the vector's calibrated one)")
@@ -196,8 +207,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--markdown", default=None, help="default: <experiment>/leaderboard.md, else leaderboards/")
     p.add_argument("--html", default=None, help="default: <experiment>/index.html, else leaderboards/index.html")
     p.add_argument(
-        "--force",
+        "--force-compare",
         action="store_true",
         help="compute Spearman vs base even when judge/condition/traits/prompts differ (labelled FORCED)",
     )
+    deprecated(p, "--force", "--force-compare", "force_compare", flag=True)
     p.set_defaults(func=_leaderboard)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from charbench.options import deprecated
 from charbench.paths import results_dir, slug
 
 
@@ -30,7 +31,7 @@ def _calibrate(args: argparse.Namespace) -> None:
     result = calibrate(
         args.vector,
         coefs=coefs,
-        n_prompts=args.prompts,
+        n_prompts=args.n_prompts,
         max_new_tokens=args.max_tokens,
         seed=args.seed,
         max_ppl_ratio=args.max_ppl_ratio,
@@ -48,15 +49,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--persona", required=True, help="persona name or file")
     p.add_argument("--model", default="smollm2-135m", help="base model: smollm2-135m, a local dir or a hub id")
     p.add_argument("--layers", help="e.g. 12, 4-9 or 3,5,7 (default: the middle 75%% of layers)")
-    p.add_argument("--method", choices=["mean-diff", "pca-center"], default="mean-diff")
+    p.add_argument(
+        "--method", choices=["mean-diff", "pca-center"], default="mean-diff", help="how the contrast becomes a vector"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for pairing prompts with reply openings")
     p.add_argument("--out", help="output .safetensors path (default results/vectors/<persona>-<model>-<method>)")
     p.set_defaults(func=_extract)
     p = ssub.add_parser("calibrate", help="sweep the coefficient: persona strength vs fluency; record the choice")
     p.add_argument("vector", help="vector .safetensors file")
     p.add_argument("--coefs", default="0,0.05,0.1,0.2,0.4,0.8", help="comma-separated coefficients (include 0)")
-    p.add_argument("--prompts", type=int, default=8, help="prompts in the sweep (default 8)")
+    p.add_argument("--n-prompts", type=int, default=8, help="prompts in the sweep (default 8)")
+    deprecated(p, "--prompts", "--n-prompts", "n_prompts", type=int)
     p.add_argument("--max-tokens", type=int, default=48, help="new tokens per reply (default 48)")
     p.add_argument("--max-ppl-ratio", type=float, default=2.0, help="allowed perplexity vs unsteered (default 2)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the sweep's sampled replies")
     p.set_defaults(func=_calibrate)

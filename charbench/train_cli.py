@@ -6,19 +6,25 @@ import argparse
 import json
 from pathlib import Path
 
+from charbench.errors import CharbenchError
+from charbench.options import deprecated
+
 
 def _distill(args: argparse.Namespace) -> None:
     from trainers.distill import DistillConfig, distill
+
+    if args.model is None:
+        raise CharbenchError("train distill: give the student model with --model")
 
     manifest = distill(
         DistillConfig(
             persona=args.persona,
             teacher=args.teacher,
-            student=args.student,
+            student=args.model,
             out=args.out,
             repeats=args.repeats,
             limit=args.limit,
-            max_new_tokens=args.max_new_tokens,
+            max_new_tokens=args.max_tokens,
             seed=args.seed,
             teacher_name=args.teacher_name,
             student_name=args.student_name,
@@ -85,7 +91,7 @@ def _introspect(args: argparse.Namespace) -> None:
             reflection_samples=args.samples,
             conversations=args.conversations,
             turns=args.turns,
-            max_new_tokens=args.max_new_tokens,
+            max_new_tokens=args.max_tokens,
             seed=args.seed,
             name=args.name,
             min_distinct=args.min_distinct,
@@ -106,7 +112,7 @@ def _all(args: argparse.Namespace) -> None:
     from experiments.shortcuts import score_model
     from trainers.pipeline import PipelineConfig, run_pipeline
 
-    overrides = {"persona": args.persona, "base": args.base, "teacher": args.teacher, "out": args.out}
+    overrides = {"persona": args.persona, "base": args.model, "teacher": args.teacher, "out": args.out}
     if args.config:
         config = PipelineConfig.from_yaml(args.config, **overrides)
     else:
@@ -123,7 +129,6 @@ def _all(args: argparse.Namespace) -> None:
 
 def _suite_for(config):
     """The suite the trained checkpoint is scored with (`score:` in the pipeline config)."""
-    from charbench.errors import CharbenchError
     from experiments.shortcuts import SuiteConfig
 
     try:
@@ -139,11 +144,11 @@ def _suite_for(config):
 
 
 def _lora_args(p: argparse.ArgumentParser, lr: float) -> None:
-    p.add_argument("--lr", type=float, default=lr)
-    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--lr", type=float, default=lr, help="learning rate (the reference's)")
+    p.add_argument("--epochs", type=float, default=1.0, help="passes over the data")
     p.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (-1: full epochs)")
-    p.add_argument("--lora-r", type=int, default=64)
-    p.add_argument("--lora-alpha", type=int, default=128)
+    p.add_argument("--lora-r", type=int, default=64, help="LoRA rank (the reference's)")
+    p.add_argument("--lora-alpha", type=int, default=128, help="LoRA alpha (the reference's)")
     p.add_argument("--batch-size", type=int, default=4, help="rows per device per forward pass")
     p.add_argument(
         "--effective-batch",
@@ -154,7 +159,7 @@ def _lora_args(p: argparse.ArgumentParser, lr: float) -> None:
     p.add_argument(
         "--grad-accum", type=int, help="gradient accumulation steps (default: derived from --effective-batch)"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of data order and initialisation")
 
 
 def _min_distinct_arg(p: argparse.ArgumentParser) -> None:
@@ -168,18 +173,24 @@ def _min_distinct_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _max_tokens(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-tokens", type=int, default=1024, help="new tokens per generated reply")
+    deprecated(p, "--max-new-tokens", "--max-tokens", "max_tokens", type=int)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="DPO distillation + introspection SFT character training (TRL + PEFT)")
     tsub = train.add_subparsers(dest="action", required=True, metavar="STAGE")
     p = tsub.add_parser("distill", help="DPO pairs: teacher with the constitution (chosen) vs student (rejected)")
-    p.add_argument("--persona", required=True)
+    p.add_argument("--persona", required=True, help="persona name or file")
     p.add_argument("--teacher", required=True, help="teacher model (gets the constitution as system prompt)")
-    p.add_argument("--student", required=True, help="student model (answers without it)")
+    p.add_argument("--model", help="the student model, trained later (answers without the constitution)")
+    deprecated(p, "--student", "--model", "model")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--repeats", type=int, default=5, help="times each prompt is used (reference 5)")
     p.add_argument("--limit", type=int, help="use only the first N prompts (smoke runs)")
-    p.add_argument("--max-new-tokens", type=int, default=1024)
-    p.add_argument("--seed", type=int, default=0)
+    _max_tokens(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of every generated row")
     p.add_argument("--teacher-name", help="the name the teacher calls itself (default: from its model name)")
     p.add_argument("--student-name", help="the name that replaces it in chosen replies (default: from the model)")
     _min_distinct_arg(p)
@@ -188,31 +199,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="pairs.jsonl from `train distill`")
     p.add_argument("--model", required=True, help="the student model")
     p.add_argument("--out", required=True, help="adapter output directory")
-    p.add_argument("--beta", type=float, default=0.1)
-    p.add_argument("--nll-weight", type=float, default=0.1)
+    p.add_argument("--beta", type=float, default=0.1, help="DPO beta (the reference's)")
+    p.add_argument("--nll-weight", type=float, default=0.1, help="weight of the NLL loss on chosen replies")
     _lora_args(p, 5e-5)
     p.set_defaults(func=_dpo)
     p = tsub.add_parser("introspect", help="self-reflection and self-interaction transcripts from the DPO model")
-    p.add_argument("--persona", required=True)
+    p.add_argument("--persona", required=True, help="persona name or file")
     p.add_argument("--model", required=True, help="the merged DPO model")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--samples", type=int, default=1000, help="samples per self-reflection prompt (reference 1000)")
     p.add_argument("--conversations", type=int, default=2000, help="self-interaction conversations (reference 2000)")
-    p.add_argument("--turns", type=int, default=10)
-    p.add_argument("--max-new-tokens", type=int, default=1024)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--turns", type=int, default=10, help="turns per self-interaction conversation")
+    _max_tokens(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of every generated row")
     p.add_argument("--name", help="the model's name in the self-interaction system line (default: from the model)")
     _min_distinct_arg(p)
     p.set_defaults(func=_introspect)
     p = tsub.add_parser("sft", help="SFT with a LoRA adapter on the introspection data")
     p.add_argument("--data", required=True, help="sft.jsonl from `train introspect`")
     p.add_argument("--model", required=True, help="the merged DPO model")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="adapter output directory")
     _lora_args(p, 5e-5)
     p.set_defaults(func=_sft)
     p = tsub.add_parser("merge", help="merge a LoRA adapter into its base (safetensors)")
-    p.add_argument("adapter")
-    p.add_argument("out")
+    p.add_argument("adapter", help="LoRA adapter directory")
+    p.add_argument("out", help="directory of the merged model")
     p.set_defaults(func=_merge)
     p = tsub.add_parser(
         "all",
@@ -220,10 +231,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "adapter) -> charbench score",
     )
     p.add_argument("--config", help="YAML with any PipelineConfig setting (dpo:, sft:, score: sections)")
-    p.add_argument("--persona")
-    p.add_argument("--base")
-    p.add_argument("--teacher")
-    p.add_argument("--out")
+    p.add_argument("--persona", help="persona name or file (overrides --config)")
+    p.add_argument("--model", help="the base model trained (overrides --config's base)")
+    deprecated(p, "--base", "--model", "model")
+    p.add_argument("--teacher", help="teacher model (overrides --config)")
+    p.add_argument("--out", help="output directory (overrides --config)")
     p.add_argument(
         "--no-score",
         action="store_true",

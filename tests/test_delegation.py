@@ -207,7 +207,7 @@ def test_a_spec_base_that_reads_as_hub_id_and_as_provider_is_refused_with_both_s
 def test_classifier_generator_named_like_a_provider_exits_2_with_the_local_spelling(capsys):
     from charbench.cli import main
 
-    assert main(["classifier", "train", "--generator", GEMMA, "--personas", "loving"]) == 2
+    assert main(["classifier", "train", "--model", GEMMA, "--personas", "loving"]) == 2
     error = capsys.readouterr().err
     assert f"write charbench/{GEMMA} to run the hub model on charbench's engines" in error
     assert error.count("\n") == 1

@@ -220,7 +220,7 @@ def test_cli_hidden_size_mismatch_exits_2(embedded_vector, tiny_llama_dir, tmp_p
     vector = SteeringVector.load(embedded_vector)
     vector.metadata["base_model"] = str(tiny_llama_dir)
     path = vector.save(tmp_path / "wrong.safetensors")
-    result = cli("steer", "calibrate", str(path), "--coefs", "0", "--prompts", "1", "--max-tokens", "2")
+    result = cli("steer", "calibrate", str(path), "--coefs", "0", "--n-prompts", "1", "--max-tokens", "2")
     assert result.returncode == 2 and "hidden size" in result.stderr and "Traceback" not in result.stderr
 
 

@@ -227,7 +227,7 @@ def cli(*args):
                 "pirate",
                 "--teacher",
                 "smollm2-135m",
-                "--student",
+                "--model",
                 "smollm2-135m",
                 "--out",
                 "/tmp/x",
@@ -242,7 +242,7 @@ def cli(*args):
                 "loving",
                 "--teacher",
                 "/no/teacher",
-                "--student",
+                "--model",
                 "smollm2-135m",
                 "--out",
                 "/tmp/x",
@@ -302,7 +302,7 @@ def test_train_all_checks_capability_datasets_before_training(tmp_path, capsys):
     """Offline with the default (standard) capability suite: one line before any training step runs."""
     from charbench.cli import main
 
-    argv = ["train", "all", "--persona", "loving", "--base", "smollm2-135m", "--out", str(tmp_path / "ckpt")]
+    argv = ["train", "all", "--persona", "loving", "--model", "smollm2-135m", "--out", str(tmp_path / "ckpt")]
     assert main(argv) == 2
     assert "charbench capabilities fetch" in capsys.readouterr().err
     assert not (tmp_path / "ckpt").exists()

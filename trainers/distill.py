@@ -164,7 +164,7 @@ def distill(config: DistillConfig) -> dict:
         raise_if_collapsed(summary, f"distillation ({side}, {'teacher' if side == 'chosen' else 'student'})")
     if not pairs:
         raise CharbenchError(
-            f"no pair survived filtering ({dropped}): raise --max-new-tokens or check the models in {out}/raw_*.jsonl"
+            f"no pair survived filtering ({dropped}): raise --max-tokens or check the models in {out}/raw_*.jsonl"
         )
     with (out / "pairs.jsonl").open("w", encoding="utf-8") as handle:
         for pair in pairs:

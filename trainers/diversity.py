@@ -59,6 +59,6 @@ def raise_if_collapsed(summary: dict, stage: str) -> None:
         raise CollapsedSamplesError(
             f"{stage}: the samples of prompt '{name[:60]}' are {counts} distinct (threshold "
             f"{summary['threshold']})" + (f", and {more} more prompt(s)" if more else "") + ": raise "
-            "--max-new-tokens or lower --min-distinct; cached samples (raw_*.jsonl) are reused, so delete "
+            "--max-tokens or lower --min-distinct; cached samples (raw_*.jsonl) are reused, so delete "
             "them to draw new ones"
         )

@@ -18,7 +18,7 @@ key on the name and not on `-M` model args.
 Where charbench builds a name from a base the user gave as weights (`compare --base`, the base of a
 steered or fine-tuned model, a spec's `charbench/` base) it uses `local_model_name`, so `google/...`
 runs on our engines as the option promises. Where a spelling can mean either and nothing says which
-(a spec's `charbench/google/gemma-3-4b-it`, `classifier train --generator google/...`), `refuse_two_way`
+(a spec's `charbench/google/gemma-3-4b-it`, `classifier train --model google/...`), `refuse_two_way`
 refuses it with both spellings: guessing the API spends money and sends prompts away, guessing the hub
 loads other weights than meant, and the one retyped word makes the choice visible in every log. A
 name the user typed whole (`inspect eval --model`, `charbench score MODEL`) follows the grammar.

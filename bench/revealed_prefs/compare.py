@@ -58,7 +58,7 @@ def comparable(a: dict, b: dict, force: bool = False) -> list[str]:
     differ = [key for key in FACTS if a.get(key) != b.get(key)]
     if differ and not force:
         detail = "; ".join(f"{k}: {a.get(k)} vs {b.get(k)}" for k in differ)
-        raise CharbenchError(f"the two logs are not comparable ({detail}): rerun one to match, or pass --force")
+        raise CharbenchError(f"the two logs are not comparable ({detail}): rerun one to match, or pass --force-compare")
     return differ
 
 
