@@ -9,16 +9,68 @@ from bench.revealed_prefs.report import prefs_figures
 
 
 def print_summary(logs: list[EvalLog]) -> None:
-    """Logs grouped by their declared row (or model), one line per task."""
+    """Logs grouped by their declared row (or model), one line per task; then each method's tournament
+    against its base's (paired, prompt-clustered) with the test-retest ceiling or its absence."""
     groups: dict[str, list[EvalLog]] = {}
     for log in logs:
         row = (log.eval.metadata or {}).get("row") or {}
         key = "/".join(str(row.get(k) or "*") for k in ("base", "persona", "method")) if row else log.eval.model
+        key += f" (retest {row['replicate']})" if row.get("replicate") else ""
         groups.setdefault(f"{key}: {log.eval.model}", []).append(log)
     for label, group in groups.items():
         print(f"\n== {label}")
         for task, text in summarize(group):
             print(f"  {task:<22} {text}")
+    lines = against_base(logs)
+    if lines:
+        print("\n== revealed preferences against the base (paired by prompt)")
+        for line in lines:
+            print(f"  {line}")
+
+
+def against_base(logs: list[EvalLog]) -> list[str]:
+    """Per method's tournament: Spearman with its base's ranking and the target-trait shift, with the
+    test-retest ceiling where the experiment ran one (else a line saying it did not)."""
+    from bench.revealed_prefs.compare import compare_frames, matches_from_log, persona_targets, retest_line
+
+    prefs = [lg for lg in logs if lg.eval.task.endswith("revealed_prefs") and lg.status == "success"]
+    rows = {id(lg): (lg.eval.metadata or {}).get("row") or {} for lg in prefs}
+    bases = {r.get("base"): lg for lg in prefs if (r := rows[id(lg)]).get("kind") == "base" and not r.get("replicate")}
+    retests = {r.get("base"): lg for lg in prefs if (r := rows[id(lg)]).get("kind") == "base" and r.get("replicate")}
+    out = []
+    for log in prefs:
+        row = rows[id(log)]
+        base = bases.get(row.get("base"))
+        if row.get("kind") in (None, "base") or base is None:
+            continue
+        retest = retests.get(row.get("base"))
+        result = compare_frames(
+            matches_from_log(base.location)[0],
+            matches_from_log(log.location)[0],
+            targets=persona_targets(row.get("persona"), missing_ok=True),
+            retest=None if retest is None else matches_from_log(retest.location)[0],
+            reliability=False,
+        )
+        lo, hi = result["spearman_ci"]
+        target = result["target"]
+        shift = (
+            f"; target-trait shift {target['delta']:+.0f} [{target['lo']:+.0f}, {target['hi']:+.0f}]"
+            if target and target["delta"] is not None
+            else ""
+        )
+        out.append(
+            f"{row.get('persona')}/{row.get('method')}: Spearman vs base {result['spearman']:.2f} "
+            f"[{lo:.2f}, {hi:.2f}]{shift} ({result['unit']})"
+        )
+    for label, base in bases.items():
+        if out and label in retests:
+            result = compare_frames(
+                matches_from_log(base.location)[0], matches_from_log(retests[label].location)[0], reliability=False
+            )
+            out.append(f"{label}: {retest_line({'spearman': result['spearman'], 'ci': result['spearman_ci']})}")
+        elif out:
+            out.append(f"{label}: {retest_line(None)}")
+    return out
 
 
 def summarize(logs: list[EvalLog]) -> list[tuple[str, str]]:

@@ -186,6 +186,8 @@ def trust_cell(row: pd.Series) -> Cell:
     retest = number(row.get("prefs_retest_spearman"))
     if retest is not None:
         parts.append(f"test-retest {retest:.2f}")
+    elif str(row.get("prefs_retest") or "").startswith("none"):
+        parts.append("no test-retest run")
     elif number(row.get("prefs_matchups")) is not None:
         parts.append("reliability n/a (too few matchups)")
     return Cell(text="; ".join(parts))

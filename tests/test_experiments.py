@@ -219,3 +219,35 @@ def test_role_models_name_the_embedded_base_by_name_not_by_its_cache_path(tmp_pa
     lora = get_peft_model(AutoModelForCausalLM.from_pretrained(weights), LoraConfig(r=2, target_modules=["q_proj"]))
     lora.save_pretrained(tmp_path / "adapter")
     assert base_model_name(f"charbench/ft/{tmp_path / 'adapter'}") == "charbench/smollm2-135m"
+
+
+def test_a_declared_retest_reruns_the_base_tournament_and_gives_the_ceiling(tmp_path, tiny_llama_dir, capsys):
+    """`retest: true`: the base row's tournament runs twice on one design with independent replies; the
+    run's summary and the leaderboard show the test-retest Spearman beside each Spearman against the base."""
+    from inspect_ai.log import read_eval_log
+
+    from leaderboards.collect import build_table, collect
+
+    spec = {
+        "experiment": "retest",
+        "bases": [{"label": "tiny", "model": f"charbench/{tiny_llama_dir}"}],
+        "personas": ["loving"],
+        "methods": [{"label": "base", "kind": "base"}, {"label": "prompted", "kind": "prompted"}],
+        "evals": {"revealed_prefs": {"n": 24, "max_tokens": 6, "traits": DEMO_TRAITS, "retest": True}},
+    }
+    path = tmp_path / "retest.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "results" / "retest"
+    assert main(["run", str(path), "--log-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "test-retest ceiling (A vs a second run of A on its design)" in printed
+    manifest = json.loads((out / "rows.json").read_text())
+    runs = {e["row"].get("replicate", 0): e["log"] for e in manifest if e["row"]["method"] == "base"}
+    assert set(runs) == {0, 1}
+    first, second = (read_eval_log(str(out / "logs" / runs[k])) for k in (0, 1))
+    assert [s.metadata["trait_a"] for s in first.samples] == [s.metadata["trait_a"] for s in second.samples]
+    assert [s.output.completion for s in first.samples] != [s.output.completion for s in second.samples]
+    table, _ = build_table(collect(out))
+    prompted = table.set_index("method").loc["prompted"]
+    assert prompted["prefs_retest"] == "base rerun on its design"
+    assert -1 <= prompted["prefs_retest_spearman"] <= 1
