@@ -165,13 +165,23 @@ def test_every_eval_draws_only_evaluation_prompts():
         assert shas and not shas & train
 
 
-def test_distillation_draws_only_training_prompts():
+def test_distillation_draws_only_training_prompts_for_every_shipped_persona():
+    """A persona's own questions can repeat an evaluation prompt ("How do bees make honey?" in
+    poeticism): they are dropped and counted, for every persona shipped."""
+    from personas import list_personas
     from trainers.distill import DistillConfig, _prompts
 
-    prompts, spec = _prompts(DistillConfig("loving", "smollm2-135m", "smollm2-135m", "/tmp/unused"))
-    evaluation = {p.text for p in load_prompts("general", role="eval")}
-    assert spec == "general" and not {p.text for p in prompts} & evaluation
-    assert any(p.category == "constitution" for p in prompts)
+    evaluation = {prompt_sha(p.text) for p in load_prompts("general", role="eval")}
+    shipped = [name for name in list_personas() if "." not in name]  # ours, not a $CHARBENCH_PERSONAS import
+    assert len(shipped) >= 11
+    dropped_somewhere = 0
+    for persona in shipped:
+        prompts, spec, dropped = _prompts(DistillConfig(persona, "smollm2-135m", "smollm2-135m", "/tmp/unused"))
+        assert spec == "general" and not {prompt_sha(p.text) for p in prompts} & evaluation, persona
+        assert any(p.category == "constitution" for p in prompts)
+        assert all(prompt_sha(p.text) in evaluation for p in dropped)
+        dropped_somewhere += len(dropped)
+    assert dropped_somewhere >= 3  # the three the persona files repeat today
 
 
 def test_score_finds_a_checkpoint_trained_on_eval_prompts(tmp_path, capsys):

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.models.generation import Sampling
-from bench.prompts import UserPrompt, hf_dataset_cached, load_prompts, prompt_sha
+from bench.prompts import UserPrompt, drop_evaluation, hf_dataset_cached, load_prompts, prompt_sha
 from charbench.errors import CharbenchError
 from personas import load_persona
 from personas.prompting import constitution_system_prompt
@@ -47,17 +47,20 @@ class DistillConfig:
     min_distinct: float = MIN_DISTINCT  # stop when a prompt's repeats are fewer distinct texts than this
 
 
-def _prompts(config: DistillConfig) -> tuple[list[UserPrompt], str]:
+def _prompts(config: DistillConfig) -> tuple[list[UserPrompt], str, list[UserPrompt]]:
+    """(training prompts, general prompt set, dropped): the persona's own questions and the general
+    set's training partition, less any text that is an evaluation prompt (a persona's question can
+    repeat one; those are dropped and counted in the manifest)."""
     persona = load_persona(config.persona)
     spec = config.general_prompts
     if spec == "default":
         spec = f"hf:{LIMA}" if hf_dataset_cached(LIMA) else "general"
     general = load_prompts(spec, role="train")
     questions = [UserPrompt(f"{persona.name}-q{i:03d}", q, "constitution") for i, q in enumerate(persona.questions)]
-    prompts = questions + general
+    prompts, dropped = drop_evaluation(questions + general)
     if config.limit:
         prompts = prompts[: config.limit]
-    return prompts, spec
+    return prompts, spec, dropped
 
 
 def filter_reason(text: str, stop_reason: str) -> str | None:
@@ -76,7 +79,7 @@ def distill(config: DistillConfig) -> dict:
 
     resolve_source(config.teacher)  # a missing teacher fails before any generation
     resolve_source(config.student)
-    prompts, spec = _prompts(config)
+    prompts, spec, evaluation = _prompts(config)
     texts = [p.text for p in prompts]
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -154,6 +157,7 @@ def distill(config: DistillConfig) -> dict:
                 "rejected": truncated_count(rejected, keys),
             },
             "dropped_pairs_by_reason": dropped,
+            "evaluation_prompts_dropped": [p.id for p in evaluation],
         },
         "distinct": diversity,
         "prompts": [prompt_record(p.id, p.text, "distillation") for p in prompts],

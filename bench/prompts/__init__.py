@@ -123,6 +123,19 @@ def partition_of(prompt: UserPrompt) -> str:
     return "eval" if int(digest[:8], 16) / 0xFFFFFFFF < EVAL_FRACTION else "train"
 
 
+def evaluation_shas() -> set[str]:
+    """Text hashes of every bundled evaluation prompt: what no trainer may train on, whatever set a
+    training text came from (a persona's own questions can repeat an evaluation prompt)."""
+    return {prompt_sha(p.text) for spec in BUNDLED for p in load_prompts(spec, role="eval")}
+
+
+def drop_evaluation(prompts: list[UserPrompt]) -> tuple[list[UserPrompt], list[UserPrompt]]:
+    """(kept, dropped): the prompts whose text is an evaluation prompt go, to be counted by the caller."""
+    evaluation = evaluation_shas()
+    kept = [p for p in prompts if prompt_sha(p.text) not in evaluation]
+    return kept, [p for p in prompts if prompt_sha(p.text) in evaluation]
+
+
 def load_prompts(spec: str = "general", role: str | None = None) -> list[UserPrompt]:
     """The prompts of `spec`; for a bundled set, `role` ("train" or "eval") keeps only that partition.
 
