@@ -23,6 +23,7 @@ from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 
 from bench.logs import judges_used, log_metrics
 from bench.models.specs import describe_model
+from charbench.errors import CharbenchError
 from charbench.paths import shown
 
 
@@ -225,7 +226,7 @@ def build_table(
                 )
                 try:
                     if differ and not force:
-                        raise ValueError("not comparable")
+                        raise CharbenchError(f"not comparable with the base ({', '.join(differ)})")
                     retest = base_retest.get(run.base)
                     result = compare_frames(
                         matches_from_log(full(reference))[0],
@@ -254,8 +255,8 @@ def build_table(
                             prefs_retest_spearman_hi=result["retest"]["ci"][1],
                         )
                     row.update(_target_cells(result["target"]))
-                except Exception:  # too few shared traits or not comparable: empty cells, never an invented number
-                    pass
+                except CharbenchError as err:  # an empty cell says why, never an invented number
+                    row["prefs_target_shift_why"] = str(err)
         if run.robustness is not None:
             row.update(_robustness_cells(run.robustness, macro.get((run.base, run.method), {})))
         if run.capabilities is not None:
@@ -352,6 +353,14 @@ def _judge_status(metrics: dict) -> str:
     return "validated" if metrics["judge_validated"] else "unvalidated"
 
 
+def _parsable(m: dict) -> tuple[int, int]:
+    """(answers parsed, questions) over a capabilities log's benchmarks, from its metrics."""
+    tasks = {k.split("/", 1)[0] for k in m if k.endswith("/n")}
+    answered = sum(int(m.get(f"{t}/n", 0)) for t in tasks)
+    unusable = sum(int(m.get(f"{t}/unparsed", 0)) + int(m.get(f"{t}/empty", 0)) for t in tasks)
+    return answered - unusable, answered
+
+
 def _capability_cells(run: RunLogs, base: EvalLog | None, full: _FullLogs) -> dict[str, object]:
     """Accuracy per benchmark with its Wilson interval, and the paired change against the base model."""
     from bench.capabilities.report import mean_delta, paired_deltas
@@ -369,7 +378,17 @@ def _capability_cells(run: RunLogs, base: EvalLog | None, full: _FullLogs) -> di
             }
         )
     if base is not None and run.kind != "base":
-        overall = mean_delta(full(run.capabilities), full(base))
+        unusable = [
+            f"{label}: {parsable} of {answered} answers parsable"
+            for label, log in (("method", run.capabilities), ("base", base))
+            for parsable, answered in [_parsable(log_metrics(log))]
+            if answered and not parsable
+        ]
+        overall = None if unusable else mean_delta(full(run.capabilities), full(base))
+        if unusable:  # an instrument failure is a reason, never "+0.000 [+0.000, +0.000]"
+            cells["cap_delta_vs_base_why"] = "; ".join(unusable)
+        elif overall is None:
+            cells["cap_delta_vs_base_why"] = "no question answered by both the method and the base"
         if overall is not None:
             cells.update(
                 cap_delta_vs_base=overall["delta"],
@@ -377,7 +396,7 @@ def _capability_cells(run: RunLogs, base: EvalLog | None, full: _FullLogs) -> di
                 cap_delta_hi=overall["hi"],
                 cap_delta_benchmarks=overall["benchmarks"],
             )
-        for task, d in paired_deltas(full(run.capabilities), full(base)).items():
+        for task, d in ({} if unusable else paired_deltas(full(run.capabilities), full(base))).items():
             cells.update(
                 {
                     f"cap_{task}_delta_vs_base": d["delta"],

@@ -152,7 +152,8 @@ def _cell(metric: Metric, row: pd.Series) -> Cell:
     if value is None:
         if _kind(row) == "base" and metric.value in ("prefs_target_shift", "cap_delta_vs_base"):
             return Cell(text="reference", note="the other rows are measured against this one")
-        return Cell()
+        why = row.get(f"{metric.value}_why")
+        return Cell(text=f"n/a: {why}", note=str(why)) if isinstance(why, str) and why else Cell()
     fmt = metric.template.format
     interval = f"[{fmt(lo)}, {fmt(hi)}]" if lo is not None and hi is not None else "[no interval]"
     against = f" vs {baseline}" if metric.value == "coh_win" else ""

@@ -411,3 +411,24 @@ def test_portable_names_files_under_the_working_directory_relatively(tmp_path, m
     monkeypatch.chdir(tmp_path)
     assert portable(tmp_path / "results" / "v.safetensors") == "results/v.safetensors"
     assert portable("/elsewhere/v.safetensors") == "/elsewhere/v.safetensors"
+
+
+def test_an_all_unparsable_capability_run_reads_n_a_with_its_reason(tmp_path):
+    """Nothing shown that was not measured: no "+0.000 [+0.000, +0.000]" when no answer parsed."""
+    from leaderboards.collect import build_table, collect
+
+    for method in ("base", "prompted"):
+        eval(
+            "bench/capabilities",
+            model=scripted(["I would rather not say."] * 24),
+            task_args={"tasks": "smoke", "limit_per_task": 24},
+            log_dir=str(tmp_path / method),
+            display="none",
+            metadata={"persona": "loving", "method": method, "base": "tiny"},
+        )
+    table, _ = build_table(collect(tmp_path))
+    (headline,) = headlines(table)
+    column = next(m.header for m in METRICS if m.value == "cap_delta_vs_base")
+    cells = {row[1].text: row[headline.columns.index(column)].text for row in headline.rows}
+    assert cells["prompted"] == "n/a: method: 0 of 24 answers parsable; base: 0 of 24 answers parsable"
+    assert "cap_delta_vs_base" not in table or table["cap_delta_vs_base"].isna().all()
