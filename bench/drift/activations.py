@@ -1,6 +1,6 @@
 """Per-turn persona score in activations: projection of an assistant turn onto a persona vector.
 
-Definitions (stated the same way in the README's "Drift" section):
+Definitions (stated the same way in bench/drift/README.md):
 
 - **raw projection** of an assistant turn: the model under test reads the conversation up to that
   turn exactly as it saw it when replying (its persona system prompt included, its steering hooks

@@ -5,7 +5,7 @@ conversation that ended early) is NaN and leaves the means of that turn, never c
 resampling unit of every interval is the conversation (VALIDITY.md, section 1): its turns are not
 independent of each other, so whole rows of the matrix are resampled together.
 
-Definitions (the README's "Drift" section states the same):
+Definitions (bench/drift/README.md states the same):
 - per-turn mean: the mean over conversations with a score at that turn;
 - slope: least-squares slope of score on turn number over every scored (conversation, turn) cell,
   in score units per turn;

@@ -2,7 +2,7 @@
 
 bf16 halves memory traffic, but on a CPU it is only faster where the CPU computes in bf16 natively
 (AVX-512 BF16 or AMX): measured on an AVX-512 machine bf16 was 1.3x (transformers) to 1.5x (vLLM)
-faster than fp32, and on an AVX2 machine 2-4x slower (README, Performance). So `auto` reads the CPU's
+faster than fp32, and on an AVX2 machine 2-4x slower (perf/README.md). So `auto` reads the CPU's
 flags instead of assuming. The engine for the `charbench/` provider follows `perf/prompted_paths.py`
 per CPU class (`CPU_ENGINE`); a GPU always gets vLLM when it is installed.
 """
@@ -19,23 +19,23 @@ from charbench.errors import CharbenchError
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 ENGINES = ("auto", "transformers", "vllm")
 
-# The faster engine for the prompted revealed-prefs workload per CPU class, once started (README,
-# Performance). "native-bf16": issue 19's AVX-512 machine, vLLM bf16 192 tokens/s vs transformers fp32
+# The faster engine for the prompted revealed-prefs workload per CPU class, once started
+# (perf/README.md). "native-bf16": issue 19's AVX-512 machine, vLLM bf16 192 tokens/s vs transformers fp32
 # 80. "no-native-bf16": perf/prompted_paths.py on this repository's 2-core AVX2 machine, vLLM fp32
 # 24.8-27.9 tokens/s vs transformers fp32 15.6-19.5 (three runs), after a ~61-77 s start instead of ~10 s.
 CPU_ENGINE = {
     "native-bf16": (
         "vllm",
-        "vLLM bf16 2.4x transformers fp32 on an AVX-512 BF16 CPU (README, Performance; measured in bf16, "
-        "before the provider's CPU dtype became fp32: README, Reproducibility)",
+        "vLLM bf16 2.4x transformers fp32 on an AVX-512 BF16 CPU (perf/README.md; measured in bf16, "
+        "before the provider's CPU dtype became fp32: bench/models/README.md, Reproducibility)",
     ),
     "no-native-bf16": ("vllm", "vLLM fp32 1.4-1.6x transformers fp32 on an AVX2 CPU, after a 1-minute start"),
 }
 
 
-# Observed building the committed example (README, A real example) on a 2-core native-bf16 CPU: vLLM's
+# Observed building the committed example (experiments/README.md, the committed example) on a 2-core native-bf16 CPU: vLLM's
 # CPU backend served a batch of 36 LoRA-adapter requests at 3 generated tokens/s, where the transformers
-# engine (fp32, batched) runs the same model at about 60 (README, Reproducibility: 1,027 tokens in 15 s).
+# engine (fp32, batched) runs the same model at about 60 (bench/models/README.md, Reproducibility: 1,027 tokens in 15 s).
 CPU_LORA = "CPU: LoRA adapters run on transformers (vLLM's CPU LoRA path served 3 tokens/s in the example run)"
 
 
@@ -84,8 +84,8 @@ def on_gpu() -> bool:
 def provider_engine(requested: str | None, method: str) -> tuple[str, str]:
     """(engine, reason) for a `charbench/` model: `-M engine`, else $CHARBENCH_ENGINE, else `auto`.
 
-    Steered models run on transformers whatever is asked: steering hooks exist only there (README,
-    "Steering at serving speed"). `auto`: vLLM on a GPU when installed, else `CPU_ENGINE` for this CPU.
+    Steered models run on transformers whatever is asked: steering hooks exist only there (trainers/README.md,
+    steering). `auto`: vLLM on a GPU when installed, else `CPU_ENGINE` for this CPU.
     """
     engine = requested or os.environ.get("CHARBENCH_ENGINE") or "auto"
     if engine not in ENGINES:

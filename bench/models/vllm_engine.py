@@ -6,7 +6,7 @@ path is tested, not an import behind an `if`. Prompts are rendered and tokenized
 same token ids, prefilled assistant turns included; the cross-engine test relies on that.
 
 Scoring through vLLM needs nothing of ours: Inspect's own `vllm/` provider starts `vllm serve`
-(README, "vLLM"). `engine_environment` is shared with the `vllm` command of `bench.models.vllm_cli`.
+(bench/models/README.md, "vLLM on a CPU"). `engine_environment` is shared with the `vllm` command of `bench.models.vllm_cli`.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ class Engine:
     """One vLLM `LLM` at a time: a new model shuts the previous one down (each holds a KV cache).
 
     `eager` skips torch.compile, the default on CPU: measured here (AVX2), a start took ~1 minute eager
-    and ~4.5 minutes compiled, for the same speed (README, Performance). The context and the GPU count
+    and ~4.5 minutes compiled, for the same speed (perf/README.md). The context and the GPU count
     default to `max_model_len(source)` and `tensor_parallel_size()`; the engine records both.
     """
 
