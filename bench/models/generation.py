@@ -13,7 +13,8 @@ SGLang, OpenAI-compatible servers) get the same per-sample seed. Engines take th
 - transformers (`generate_chat`): a row draws one uniform per new token from a `torch.Generator` of
   its own and samples by inverse CDF of its filtered distribution (`RowSampler`), so a reply does not
   depend on the other rows of its batch. Padding and batch shape still change the logits in the last
-  bits; how often that flips a sampled token is measured by `perf/batch_invariance.py` (bench/models/README.md, Reproducibility).
+  bits; how often that flips a sampled token is measured by `perf/batch_invariance.py`
+  (bench/models/README.md, Reproducibility).
 - vLLM (`vllm_engine.Engine.generate`): `SamplingParams(seed=row seed)`, a generator per request.
 A caller without keys or seeds gets `row_seed(seed, str(index))`: its rows' order in the call.
 """

@@ -33,9 +33,10 @@ CPU_ENGINE = {
 }
 
 
-# Observed building the committed example (experiments/README.md, the committed example) on a 2-core native-bf16 CPU: vLLM's
+# Observed building the committed example (experiments/README.md) on a 2-core native-bf16 CPU: vLLM's
 # CPU backend served a batch of 36 LoRA-adapter requests at 3 generated tokens/s, where the transformers
-# engine (fp32, batched) runs the same model at about 60 (bench/models/README.md, Reproducibility: 1,027 tokens in 15 s).
+# engine (fp32, batched) runs the same model at about 60 (bench/models/README.md, Reproducibility:
+# 1,027 tokens in 15 s).
 CPU_LORA = "CPU: LoRA adapters run on transformers (vLLM's CPU LoRA path served 3 tokens/s in the example run)"
 
 

@@ -58,8 +58,8 @@ from personas.prompting import with_constitution
 DEFAULT_MAX_TOKENS = 1024
 
 
-# perf/batch_invariance.py on a 2-core native-bf16 CPU (bench/models/README.md, Reproducibility): 32 prompts x 32 sampled
-# tokens, the same row seeds, batch 1 vs batches of 8 and 32
+# perf/batch_invariance.py on a 2-core native-bf16 CPU (bench/models/README.md, Reproducibility): 32
+# prompts x 32 sampled tokens, the same row seeds, batch 1 vs batches of 8 and 32
 BATCH_INVARIANCE = "32 of 32 replies identical at batch 1, 8 and 32 in fp32; 9 and 7 of 32 in bf16"
 
 

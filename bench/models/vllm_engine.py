@@ -6,7 +6,8 @@ path is tested, not an import behind an `if`. Prompts are rendered and tokenized
 same token ids, prefilled assistant turns included; the cross-engine test relies on that.
 
 Scoring through vLLM needs nothing of ours: Inspect's own `vllm/` provider starts `vllm serve`
-(bench/models/README.md, "vLLM on a CPU"). `engine_environment` is shared with the `vllm` command of `bench.models.vllm_cli`.
+(bench/models/README.md, "vLLM on a CPU"). `engine_environment` is shared with the `vllm` command of
+`bench.models.vllm_cli`.
 """
 
 from __future__ import annotations
