@@ -30,8 +30,7 @@ from bench.revealed_prefs import validity
 from bench.revealed_prefs.compare import matches_from_log
 
 REPLY = (
-    "Sure. Here is a clear answer: start with the basics, take it one step at a time, and ask if "
-    "anything is unclear."
+    "Sure. Here is a clear answer: start with the basics, take it one step at a time, and ask if anything is unclear."
 )
 
 
