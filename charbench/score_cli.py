@@ -31,7 +31,20 @@ def _config(args: argparse.Namespace):
         if value is not None:
             setattr(base, name, value)
     base.allow_weak_classifier = bool(args.allow_weak_classifier)
+    base.model_args = parse_model_args(args.model_args)
+    base.task_args = _pairs(args.task_args, "-T")
+    base.roles = _pairs(args.model_roles, "--model-role")
     return base
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CharbenchError(f"{flag} {item}: write NAME=VALUE")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def parse_model_args(pairs: list[str]) -> dict:
@@ -111,6 +124,30 @@ def _leaderboard(args: argparse.Namespace) -> None:
 def _suite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--persona", required=True, help="persona name or file")
     p.add_argument(
+        "-M",
+        dest="model_args",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model arg, as in inspect eval (repeatable); for vllm/ on a CPU: -M host=127.0.0.1 -M enforce_eager=true",
+    )
+    p.add_argument(
+        "-T",
+        dest="task_args",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="task arg, as in inspect eval (repeatable): set on every eval of the suite that takes NAME",
+    )
+    p.add_argument(
+        "--model-role",
+        dest="model_roles",
+        action="append",
+        default=[],
+        metavar="ROLE=MODEL",
+        help="model role, as in inspect eval (repeatable): grader, prefill (robustness), user (drift)",
+    )
+    p.add_argument(
         "--log-dir",
         default=log_dir_default(),
         help="where the experiment directory and its spec go ($INSPECT_LOG_DIR, else results/); the run writes a spec "
@@ -159,14 +196,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="an Inspect model, e.g. charbench/prompt/loving/smollm2-135m")
     p.add_argument("--baseline", help="model to judge coherence against (default: coherence skipped)")
-    p.add_argument(
-        "-M",
-        dest="model_args",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="model arg, as in inspect eval (repeatable); for vllm/ on a CPU: -M host=127.0.0.1 -M enforce_eager=true",
-    )
     _suite_args(p)
     p.set_defaults(func=_score)
 

@@ -35,6 +35,9 @@ class SuiteConfig:
     capability_limit: int | None = None  # questions per benchmark (seeded subset); None = all
     drift_turns: int = 8  # bench/drift conversation length (runs when a classifier is given); 0 = skip
     drift_vector: str | None = None  # persona vector for drift's activation score (default: the steered one)
+    task_args: dict[str, str] = field(default_factory=dict)  # -T NAME=VALUE: every eval of the suite that takes NAME
+    roles: dict[str, str] = field(default_factory=dict)  # --model-role ROLE=MODEL (grader, prefill, user)
+    model_args: dict[str, object] = field(default_factory=dict)  # -M KEY=VALUE: the base model's args
     skipped: list[str] = field(default_factory=list)
 
     @classmethod
@@ -75,13 +78,31 @@ def evals_section(config: SuiteConfig, classifier: bool, coherence_baseline: str
         config.skipped.append("capabilities")
     if coherence_baseline:
         evals["coherence"] = {"n": config.prompts, "max_tokens": config.max_tokens, "baseline": coherence_baseline}
+    return apply_task_args(evals, config.task_args)
+
+
+def apply_task_args(evals: dict, task_args: dict[str, str]) -> dict:
+    """`-T NAME=VALUE` as `inspect eval` takes it: set on every eval of the suite whose arguments include
+    NAME (YAML-parsed, so numbers stay numbers); a NAME no eval takes is a one-line error."""
+    from experiments.spec import Evals
+
+    for name, text in task_args.items():
+        takers = [e for e in evals if name in Evals.model_fields[e].annotation.__args__[0].model_fields]
+        if not takers:
+            raise CharbenchError(f"-T {name}: no eval of this suite takes it ({', '.join(sorted(evals))})")
+        for eval_name in takers:
+            evals[eval_name][name] = yaml.safe_load(text)
     return evals
 
 
 def instruments_section(config: SuiteConfig, train_prompts: int | None = None) -> dict:
     instruments: dict = {}
-    if config.grader:
-        instruments["grader"] = config.grader
+    roles = dict(config.roles)
+    grader = roles.pop("grader", None) or config.grader
+    if grader:
+        instruments["grader"] = grader
+    if roles:
+        instruments["roles"] = roles
     if config.classifier:
         instruments["classifier"] = {"path": portable(config.classifier), "allow_weak": config.allow_weak_classifier}
     elif train_prompts:
@@ -157,6 +178,7 @@ def score_model(
 
     persona_name = load_persona(persona).name
     base, method = method_of(model)
+    model_args = {**config.model_args, **(model_args or {})}
     if model_args:
         base["model_args"] = model_args
     methods = [method]
@@ -214,7 +236,10 @@ def compare_methods(
     spec = {
         "experiment": f"compare-{label(weights)}-{persona_name}",
         "seed": config.seed,
-        "bases": [{"label": label(weights), "model": local_model_name(weights)}],
+        "bases": [
+            {"label": label(weights), "model": local_model_name(weights)}
+            | ({"model_args": config.model_args} if config.model_args else {})
+        ],
         "personas": [persona_name],
         "methods": methods,
         "evals": evals_section(config, True, "prompted"),

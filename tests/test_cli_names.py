@@ -55,3 +55,26 @@ def test_an_old_spelling_still_works_with_a_note():
         text=True,
     )
     assert "--prompts is now --n-prompts" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_suite_commands_pass_task_args_model_args_and_roles_into_the_spec():
+    from experiments.shortcuts import SuiteConfig, evals_section, instruments_section
+
+    config = SuiteConfig.small(
+        task_args={"max_tokens": "7", "condition": "feel"},
+        roles={"grader": "openai/judge", "user": "openai/user"},
+    )
+    evals = evals_section(config, classifier=True, coherence_baseline="prompted")
+    assert all(section["max_tokens"] == 7 for section in evals.values() if "max_tokens" in section)
+    assert evals["revealed_prefs"]["condition"] == "feel" and "condition" not in evals["robustness"]
+    assert instruments_section(config) == {"grader": "openai/judge", "roles": {"user": "openai/user"}}
+
+
+def test_a_task_arg_no_eval_takes_is_one_line_and_exit_2():
+    run = subprocess.run(
+        [sys.executable, "-m", "charbench.cli", "score", "charbench/smollm2-135m", "--persona", "loving",
+         "--small", "-T", "no_such_arg=1", "--capabilities", "none"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 2 and "-T no_such_arg: no eval of this suite takes it" in run.stderr
+    assert "Traceback" not in run.stderr
