@@ -184,3 +184,13 @@ def _demo_traits():
     from bench.revealed_prefs.dataset import DATA_DIR
 
     return DATA_DIR / "traits-demo-12.txt"
+
+
+def test_the_assigned_condition_counts_an_invalid_verdict_as_wrong(tmp_path):
+    from bench.revealed_prefs.dataset import tournament_dataset
+
+    dataset, _ = tournament_dataset(n=8, seed=0, condition="assigned", traits=None, prompts="general")
+    answers = [f"<answer>{s.metadata['assigned']}</answer>" for s in list(dataset)[:4]] + ["no tags"] * 4
+    log = _assigned_log(tmp_path, [text for a in answers for text in (a, "<answer>none</answer>")])
+    metrics = {k: v.value for k, v in log.results.scores[0].metrics.items()}
+    assert metrics["assigned_n"] == 8 and metrics["assigned_accuracy"] == 0.5

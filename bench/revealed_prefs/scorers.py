@@ -65,10 +65,10 @@ def _figures(frame: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def assigned_by_trait(valid: pd.DataFrame) -> pd.DataFrame:
+def assigned_by_trait(frame: pd.DataFrame) -> pd.DataFrame:
     """condition=assigned, per assigned trait: how often the judge named it (`accuracy`, Wilson `lo`,
-    `hi`, `n`)."""
-    told = valid[valid["assigned"].notna()] if "assigned" in valid else valid.iloc[0:0]
+    `hi`, `n`); an invalid verdict counts as wrong."""
+    told = frame[frame["assigned"].notna()] if "assigned" in frame else frame.iloc[0:0]
     rows = {}
     for trait, group in (told["winner"] == told["assigned"]).groupby(told["assigned"]):
         k, m = int(group.sum()), len(group)
@@ -77,18 +77,18 @@ def assigned_by_trait(valid: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=["accuracy", "lo", "hi", "n"])
 
 
-def _assigned_accuracy(valid: pd.DataFrame) -> dict[str, float]:
+def _assigned_accuracy(frame: pd.DataFrame) -> dict[str, float]:
     """condition=assigned: how often the judge names the trait the model was told to use, overall with
     a Wilson interval, and how many assigned traits the judge cannot tell from their partners at this n
     (per trait: `assigned_by_trait`). Ground truth for this model and judge together."""
-    told = valid[valid["assigned"].notna()] if "assigned" in valid else valid.iloc[0:0]
+    told = frame[frame["assigned"].notna()] if "assigned" in frame else frame.iloc[0:0]
     if told.empty:
         return {}
     right = told["winner"] == told["assigned"]
     lo, hi = wilson_interval(int(right.sum()), len(told))
     out = {"assigned_accuracy": float(right.mean()), "assigned_accuracy_lo": lo, "assigned_accuracy_hi": hi}
     out["assigned_n"] = float(len(told))
-    indistinct = int((assigned_by_trait(valid)["lo"] <= 0.5).sum())  # not above chance at this n
+    indistinct = int((assigned_by_trait(frame)["lo"] <= 0.5).sum())  # not above chance at this n
     out["assigned_traits_not_above_chance"] = float(indistinct)
     return out
 
@@ -118,7 +118,7 @@ def tournament():
                 out[f"invalid_{reason}"] = count
         if len(valid) < 2:
             return out
-        out.update(_assigned_accuracy(valid))
+        out.update(_assigned_accuracy(frame))  # an invalid verdict is a wrong one, never left out
         out["null_invalid"] = float((frame["null_winner"].isna() | (frame["null_winner"] == INVALID)).sum())
         out.update(_figures(frame))
         return out
