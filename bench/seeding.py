@@ -27,10 +27,12 @@ in its output metadata.
 
 from __future__ import annotations
 
+from inspect_ai.model import get_model
 from inspect_ai.model._generate_config import active_generate_config
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from bench.models.generation import sample_seed
+from bench.models.overlap import record_overlap
 
 
 def run_seed(default: int = 0) -> int:
@@ -66,6 +68,7 @@ def seeded_generate() -> Solver:
     """Inspect's `generate()` with the seed of the turn it writes (`next_turn`) in the config."""
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
+        record_overlap(str(get_model()), state.metadata)  # a checkpoint trained on this prompt: recorded
         return await generate(state, seed=generation_seed(state, *turn_tags(next_turn(state))))
 
     return solve

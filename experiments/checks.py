@@ -3,29 +3,8 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from inspect_ai import Task
-
-from charbench.errors import CharbenchError
-
-
-def checkpoint_dir(model: str) -> str | None:
-    """The local checkpoint behind an Inspect model name (charbench/ft/<dir>[:<subfolder>], vllm/<dir>,
-    vllm/<base>:<adapter dir>, hf/<dir>, ...)."""
-    from bench.models.loader import adapter_subfolder
-    from bench.models.specs import parse_model_name
-
-    name = model.split("/", 1)[1] if "/" in model else model
-    if model.startswith("charbench/"):
-        try:
-            name = parse_model_name(name).base
-            name = str(adapter_subfolder(name) or name)
-        except CharbenchError:
-            return None
-    elif model.startswith("vllm/") and ":" in name and not Path(name).exists():
-        name = name.rpartition(":")[2]  # Inspect's spelling for a LoRA adapter on a base model
-    return name if Path(name).expanduser().is_dir() else None
 
 
 def train_eval_overlap(model: str, tasks: list[Task]) -> dict[str, dict]:
@@ -34,7 +13,7 @@ def train_eval_overlap(model: str, tasks: list[Task]) -> dict[str, dict]:
     Reads `charbench_prompts.json`, written by every training stage; a model without one (hub models,
     checkpoints trained elsewhere) cannot be checked and gives {}.
     """
-    from trainers.provenance import trained_prompts
+    from bench.models.overlap import checkpoint_dir, trained_prompts
 
     directory = checkpoint_dir(model)
     trained = {r["sha"]: r for r in trained_prompts(directory)} if directory else {}

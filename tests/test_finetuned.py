@@ -42,8 +42,8 @@ def _reference_layout(tiny_llama_dir, root, personas=("loving", "sarcasm")):
 def test_adapters_in_subfolders_load_by_repo_and_subfolder(tiny_llama_dir, tmp_path):
     from inspect_ai.model import get_model
 
+    from bench.models.overlap import checkpoint_dir
     from bench.models.specs import base_model_name
-    from experiments.checks import checkpoint_dir
 
     repo = _reference_layout(tiny_llama_dir, tmp_path / "personas-repo")
     loving = load_causal_lm(f"{repo}:loving")

@@ -267,3 +267,23 @@ def test_plain_text_training_rows_are_a_one_line_error(tiny_llama_dir, tmp_path)
     path.write_text(json.dumps({"prompt": "Hi?", "chosen": "Hello, dear.", "rejected": "Hello."}))
     with pytest.raises(CharbenchError, match="conversational"):
         train_dpo(str(path), str(tiny_llama_dir), str(tmp_path / "d"), DPOSettings(max_steps=1, **TINY))
+
+
+def test_a_task_run_by_inspect_eval_marks_samples_a_checkpoint_was_trained_on(tmp_path, tiny_llama_dir, capsys):
+    """The `inspect eval` path checks overlap itself (no `charbench run` before it)."""
+    import shutil
+
+    from inspect_ai import eval
+
+    from bench.coherence.coherence import responses
+
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(tiny_llama_dir, checkpoint)
+    task = responses(prompts="general", n=3, seed=0, max_tokens=4)
+    first = next(iter(task.dataset))
+    record = {"id": first.metadata["prompt_id"], "sha": first.metadata["prompt_sha"], "stage": "distillation"}
+    (checkpoint / PROMPTS_FILE).write_text(json.dumps({"prompts": [record]}))
+    log = eval(task, model=f"charbench/ft/{checkpoint}", log_dir=str(tmp_path / "logs"), display="none")[0]
+    marked = {s.id: (s.metadata or {}).get("trained_on") for s in log.samples}
+    assert marked[first.id] == "distillation" and sum(v is not None for v in marked.values()) == 1
+    assert "was trained on prompt" in capsys.readouterr().err

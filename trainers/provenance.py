@@ -12,9 +12,8 @@ import json
 import re
 from pathlib import Path
 
+from bench.models.overlap import PROMPTS_FILE  # one name for the file
 from bench.prompts import prompt_sha
-
-PROMPTS_FILE = "charbench_prompts.json"
 
 
 def prompt_record(prompt_id: str, text: str, stage: str) -> dict[str, str]:
@@ -32,11 +31,10 @@ def _local_dir(model: str) -> Path | None:
 
 
 def trained_prompts(model: str) -> list[dict[str, str]]:
-    """The prompt records of a local checkpoint (empty for hub models and untrained ones)."""
-    path = _local_dir(model)
-    if path is None or not (path / PROMPTS_FILE).is_file():
-        return []
-    return json.loads((path / PROMPTS_FILE).read_text(encoding="utf-8"))["prompts"]
+    """The prompt records of a model's local checkpoint (empty for hub models and untrained ones)."""
+    from bench.models.overlap import trained_prompts as read
+
+    return read(_local_dir(model))
 
 
 def write_trained_prompts(out: Path, base: str, records: list[dict[str, str]]) -> int:
