@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from charbench.errors import CharbenchError
 from charbench.options import deprecated
 from charbench.paths import results_dir, slug
 
@@ -39,6 +40,12 @@ def _calibrate(args: argparse.Namespace) -> None:
     print(f"{'coef':>6} {'persona sim':>12} {'perplexity':>11} {'empty':>6}")
     for row in result["sweep"]:
         print(f"{row['coef']:>6g} {row['persona_similarity']:>12.4f} {row['perplexity']:>11.2f} {row['empty']:>6}")
+    if result["coef"] is None:
+        raise CharbenchError(
+            f"no coefficient raised the persona's similarity above the unsteered replies' while staying fluent "
+            f"({result['criterion']}; the sweep above is in the vector's metadata): try --coefs with larger "
+            "values, more --n-prompts, other --layers when extracting, or leave the steered method out"
+        )
     print(f"chosen coefficient: {result['coef']:g} ({result['criterion']}); recorded in the vector's metadata")
 
 

@@ -182,7 +182,7 @@ def steering_coef(spec: ExperimentSpec, row: Row, vector: Path) -> float:
         print(f"calibrating {portable(vector)}", flush=True)
         calibration = calibrate(vector, seed=spec.seed)
     coef = calibration.get("coef")
-    if not coef:
+    if not coef:  # None (none found; older vectors recorded 0)
         raise SpecError(
             f"{row.name}: calibration of {portable(vector)} found no coefficient that raises the persona's "
             "similarity while staying fluent (its sweep is in the vector's .json): set "

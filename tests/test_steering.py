@@ -242,3 +242,11 @@ def test_a_steered_model_running_beside_its_base_leaves_the_base_unchanged(tiny_
     replies = {log.eval.model: {s.id: s.output.completion for s in log.samples} for log in logs}
     assert replies[base] == {s.id: s.output.completion for s in alone.samples}
     assert replies[steered] != replies[base]  # the hooks were on while the base generated beside them
+
+
+def test_a_calibration_that_finds_no_coefficient_refuses_and_records_none(tiny_vector, tmp_path):
+    """Nothing shown that was not measured: coefficient 0 is the base model, never "the calibrated one"."""
+    path = SteeringVector.load(tiny_vector).save(tmp_path / "vector.safetensors")
+    result = cli("steer", "calibrate", str(path), "--coefs", "0", "--n-prompts", "1", "--max-tokens", "2")
+    assert result.returncode == 2 and "no coefficient raised" in result.stderr and "Traceback" not in result.stderr
+    assert SteeringVector.load(path).metadata["calibration"]["coef"] is None

@@ -84,7 +84,8 @@ def calibrate(
     fluent = [
         r for r in sweep if r["perplexity"] <= max_ppl_ratio * base_ppl and r["persona_similarity"] > base_strength
     ]
-    chosen = max(fluent, key=lambda r: r["persona_similarity"])["coef"] if fluent else 0.0
+    # none found is recorded as None, never 0: coefficient 0 is the base model, not a steered one
+    chosen = max(fluent, key=lambda r: r["persona_similarity"])["coef"] if fluent else None
     calibration = {
         "coef": chosen,
         "criterion": f"max persona similarity with median perplexity <= {max_ppl_ratio} x unsteered",
