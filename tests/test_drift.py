@@ -305,3 +305,27 @@ def test_score_runs_drift_when_a_classifier_is_given(tiny_vector):
         | {"activation_absent/no persona vector": 2}
     )
     assert "text AUC 0.50 [0.40, 0.60]" in line and "turn 3" in line and "activation absent: no persona vector" in line
+
+
+def test_a_persona_that_falls_silent_scores_the_floor_not_a_gap(classifier, tmp_path):
+    """Empty replies are not dropped from the per-turn means: they score 0 and are counted."""
+
+    class Silent(ModelAPI):
+        async def generate(self, input, tools, tool_choice, config):
+            turn = 1 + sum(m.role == "assistant" for m in input)
+            text = LOVING.format(i=turn) if turn == 1 else ""
+            return ModelOutput.from_content(self.model_name, text).model_copy(update={"usage": USAGE})
+
+    modelapi(name="drift-silent")(lambda: Silent)
+    log = eval(
+        "bench/drift",
+        model=get_model("drift-silent/script", memoize=False),
+        model_roles={"user": _user()},
+        task_args={"persona": "loving", "classifier": classifier, "turns": 3, "n": 2, "max_tokens": 32},
+        log_dir=str(tmp_path),
+        display="none",
+    )[0]
+    m = {k: v.value for k, v in log.results.scores[0].metrics.items()}
+    assert m["text_turn2"] == 0.0 and m["text_turn3"] == 0.0 and m["text_turn1"] > 0.5
+    meta = log.samples[0].scores["drift_scorer"].metadata
+    assert meta["text"][1:] == [0.0, 0.0] and meta["invalid"][1:] == ["empty", "empty"]

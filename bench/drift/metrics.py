@@ -1,7 +1,8 @@
 """Drift curves from per-turn scores: pure functions of a conversations x turns matrix.
 
-A curve is one conversation's scores, turn 1 first; a turn that was not scored (empty reply, a
-conversation that ended early) is NaN and leaves the means of that turn, never counted as zero. The
+A curve is one conversation's scores, turn 1 first; an empty reply scores the floor (0: no persona
+expressed, counted as `empty` beside the curve); a turn that was never reached (a conversation that
+ended early) is NaN and leaves the means of that turn. The
 resampling unit of every interval is the conversation (VALIDITY.md, section 1): its turns are not
 independent of each other, so whole rows of the matrix are resampled together.
 

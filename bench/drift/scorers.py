@@ -87,7 +87,9 @@ def drift_scorer(
         clf = await anyio.to_thread.run_sync(load_classifier, classifier)
         scored = [r for r in replies if r.strip()]
         probs = iter((await anyio.to_thread.run_sync(clf.predict, scored)) if scored else [])
-        text = [next(probs)[persona] if r.strip() else None for r in replies]
+        # an empty reply expresses no persona: it scores the floor (0), counted as `empty` in `invalid`;
+        # leaving it out of the means would let a persona that collapses into silence look better
+        text = [next(probs)[persona] if r.strip() else 0.0 for r in replies]
         activation = raw = reference = None
         model = get_model()  # the model under test
         absent, vector_path = _activation_plan(vector, model)
