@@ -320,6 +320,7 @@ def _robustness_cells(log: EvalLog, macro: dict[str, dict]) -> dict[str, object]
                 f"robust_{short}_lo": m.get(f"{split}_accuracy_lo"),
                 f"robust_{short}_hi": m.get(f"{split}_accuracy_hi"),
                 f"robust_{short}_se": m.get(f"{split}_accuracy_se"),
+                f"robust_{short}_n": m.get(f"{split}_n"),
             }
         )
         if split in macro:
@@ -395,6 +396,7 @@ def _capability_cells(run: RunLogs, base: EvalLog | None, full: _FullLogs) -> di
                 cap_delta_lo=overall["lo"],
                 cap_delta_hi=overall["hi"],
                 cap_delta_benchmarks=overall["benchmarks"],
+                cap_delta_n=overall["n"],
             )
         for task, d in ({} if unusable else paired_deltas(full(run.capabilities), full(base))).items():
             cells.update(

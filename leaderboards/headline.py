@@ -29,6 +29,7 @@ class Metric:
     template: str  # how a number is written
     explain: str  # the column's meaning, for the page's legend
     optional: bool = False  # shown only when some row has it
+    n: str = ""  # the detail-table column of its n (what was counted), shown in the cell
 
 
 METRICS = (
@@ -39,7 +40,9 @@ METRICS = (
         "prefs_target_shift_hi",
         "{:+.0f}",
         "mean rating change of the persona's target traits against the base model's tournament, relative "
-        "to the average trait (paired bootstrap over prompts); > 0: the persona's own traits rose",
+        "to the average trait (paired bootstrap over prompts); > 0: the persona's own traits rose; n: the "
+        "method's valid matchups",
+        n="prefs_valid",
     ),
     Metric(
         "classifier accuracy: normal",
@@ -47,7 +50,8 @@ METRICS = (
         "robust_normal_lo",
         "robust_normal_hi",
         "{:.2f}",
-        "share of replies the persona classifier labels as the persona (cluster bootstrap by prompt)",
+        "share of replies the persona classifier labels as the persona (cluster bootstrap by prompt); n: replies",
+        n="robust_normal_n",
     ),
     Metric(
         "adversarial",
@@ -56,6 +60,7 @@ METRICS = (
         "robust_adv_hi",
         "{:.2f}",
         "the same when the user asks the model to drop the persona (mean over instructions)",
+        n="robust_adv_n",
     ),
     Metric(
         "multi-turn",
@@ -65,6 +70,7 @@ METRICS = (
         "{:.2f}",
         "the same on the reply after an out-of-character first turn",
         optional=True,
+        n="robust_multiturn_n",
     ),
     Metric(
         "coherence win rate",
@@ -72,7 +78,9 @@ METRICS = (
         "coh_win_lo",
         "coh_win_hi",
         "{:.2f}",
-        "share of order-consistent pairwise verdicts won against the baseline named in the cell (Wilson)",
+        "share of order-consistent pairwise verdicts won against the baseline named in the cell (Wilson); "
+        "n: pairs judged",
+        n="coh_pairs",
     ),
     Metric(
         "persona held over turns (AUC)",
@@ -81,8 +89,10 @@ METRICS = (
         "drift_text_auc_hi",
         "{:.2f}",
         "bench/drift: the classifier's mean probability of the persona over a simulated conversation's "
-        "turns (area under the per-turn curve, turn count in the cell; bootstrap over conversations)",
+        "turns (area under the per-turn curve, turn count in the cell; bootstrap over conversations); "
+        "n: conversations",
         optional=True,
+        n="drift_conversations",
     ),
     Metric(
         "capability change vs base",
@@ -90,7 +100,9 @@ METRICS = (
         "cap_delta_lo",
         "cap_delta_hi",
         "{:+.3f}",
-        "accuracy change against the base model on the same questions, mean over benchmarks (paired bootstrap)",
+        "accuracy change against the base model on the same questions, mean over benchmarks (paired "
+        "bootstrap); n: questions answered by both",
+        n="cap_delta_n",
     ),
 )
 IDENTITY = ("persona", "method")
@@ -159,7 +171,17 @@ def _cell(metric: Metric, row: pd.Series) -> Cell:
     against = f" vs {baseline}" if metric.value == "coh_win" else ""
     if metric.value == "drift_text_auc" and number(row.get("drift_turns")) is not None:
         against = f" over {number(row.get('drift_turns')):.0f} turns"
-    return Cell(text=f"{fmt(value)} {interval}{against}", value=value, lo=lo, hi=hi, note=interval + against)
+    count_column = f"coh_pairs_vs_{baseline}" if metric.value == "coh_win" else metric.n
+    count = number(row.get(count_column)) if count_column else None
+    n = f" (n={count:.0f})" if count is not None else ""
+    forced = (
+        " FORCED"
+        if metric.value == "prefs_target_shift" and str(row.get("prefs_vs_base", "")).startswith("FORCED")
+        else ""
+    )
+    return Cell(
+        text=f"{fmt(value)} {interval}{n}{against}{forced}", value=value, lo=lo, hi=hi, note=interval + n + against
+    )
 
 
 def _kind(row: pd.Series) -> str:

@@ -221,6 +221,8 @@ def _full_table():
             classifier_status="validated",
             prefs_judge_status="unvalidated",
             prefs_matchups=2000,
+            prefs_valid=1900,
+            drift_conversations=20,
             prefs_reliability=0.71,
             prefs_reliability_lo=0.62,
             prefs_reliability_hi=0.79,
@@ -269,9 +271,9 @@ def test_headline_marks_best_only_where_its_interval_excludes_the_others():
     shift = headline.columns.index("target-trait shift (Elo)")
     assert headline.rows[methods.index("base")][shift].text == "reference"
     assert not any(row[shift].best for row in headline.rows)  # overlapping intervals: no mark
-    assert headline.rows[methods.index("steered")][shift].text == "+77 [-50, +210]"
+    assert headline.rows[methods.index("steered")][shift].text == "+77 [-50, +210] (n=1900)"  # every cell: its n
     held = headline.columns.index("persona held over turns (AUC)")
-    assert headline.rows[methods.index("prompted")][held].text == "0.50 [0.40, 0.60] over 8 turns"
+    assert headline.rows[methods.index("prompted")][held].text == "0.50 [0.40, 0.60] (n=20) over 8 turns"
     coherence = headline.columns.index("coherence win rate")
     assert headline.rows[methods.index("prompted")][coherence].text.endswith("vs base")
     assert headline.rows[methods.index("steered")][coherence].text.endswith("vs prompted")
@@ -279,6 +281,9 @@ def test_headline_marks_best_only_where_its_interval_excludes_the_others():
     table["coh_pairs_vs_prompted"] = 3.0
     (again,) = headlines(table)
     assert again.rows[methods.index("steered")][coherence].text == "n/a: no order-consistent verdict"
+    table.loc[table["method"] == "steered", "prefs_vs_base"] = "FORCED: judge"
+    (forced,) = headlines(table)
+    assert forced.rows[methods.index("steered")][shift].text.endswith("FORCED")  # labelled in the cell
     trust = headline.rows[0][-1].text
     assert "judge unvalidated" in trust and "classifier validated" in trust and "reliability 0.71 [0.62, 0.79]" in trust
 
