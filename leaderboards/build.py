@@ -171,10 +171,12 @@ def _headline_html(headline: hl.Headline, index: int) -> str:
                 tds.append(f'<td class="{"trust" if column == hl.TRUST else "text"}">{html.escape(cell.text)}</td>')
         rows.append("<tr>" + "".join(tds) + "</tr>")
     body = "\n".join(rows)
+    verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in headline.verdicts)
     return (
         f"<h2>Base model: {html.escape(headline.base)}</h2>\n"
         f'<table id="headline-{index}" class="sortable headline"><thead><tr>{head}</tr></thead>\n'
         f"<tbody>\n{body}\n</tbody></table>"
+        + (f'\n<p>Did the persona take?</p><ul class="verdicts">{verdicts}</ul>' if verdicts else "")
     )
 
 

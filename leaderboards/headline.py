@@ -126,6 +126,36 @@ class Headline:
     base: str
     columns: list[str]
     rows: list[list[Cell]] = field(default_factory=list)
+    verdicts: list[str] = field(default_factory=list)  # per persona and method: took / did not take / cannot tell
+
+
+def verdict(row: pd.Series) -> str:
+    """Did the persona take, from the row's own figures: the target-trait shift against the base (the
+    known-effect check), believed only when the tournament's judge is validated and its reliability
+    interval (net of the design null) stays above 0; otherwise "cannot tell" with every reason."""
+    reasons = []
+    if row.get("prefs_judge_status") != "validated":
+        reasons.append(f"judge {row.get('prefs_judge_status') or 'not recorded'}")
+    rel_lo = number(row.get("prefs_reliability_lo"))
+    if rel_lo is None:
+        reasons.append("tournament reliability not measured")
+    elif rel_lo <= 0:
+        reasons.append("tournament reliability interval reaches 0")
+    if str(row.get("prefs_vs_base", "")).startswith(("FORCED", "not comparable")):
+        reasons.append(f"tournament {row.get('prefs_vs_base')}")
+    shift, lo, hi = (
+        number(row.get(k)) for k in ("prefs_target_shift", "prefs_target_shift_lo", "prefs_target_shift_hi")
+    )
+    if shift is None or lo is None or hi is None:
+        why = row.get("prefs_target_shift_why")
+        reasons.append(f"no target-trait shift ({why})" if isinstance(why, str) and why else "no target-trait shift")
+    elif lo <= 0 <= hi:
+        reasons.append("target-trait interval includes 0")
+    if reasons:
+        return "cannot tell: " + "; ".join(reasons)
+    assert lo is not None and hi is not None and shift is not None
+    figures = f"target traits {shift:+.0f} [{lo:+.0f}, {hi:+.0f}] Elo"
+    return f"took: {figures}" if lo > 0 else f"did not take: {figures}"
 
 
 def number(value: object) -> float | None:
@@ -239,6 +269,9 @@ def headlines(table: pd.DataFrame) -> list[Headline]:
         ]
         _mark_best(rows, [str(p) for p in group["persona"]], first=len(IDENTITY), count=len(metrics))
         headline.rows = rows
+        headline.verdicts = [
+            f"{r['persona']} / {r['method']}: {verdict(r)}" for _, r in group.iterrows() if _kind(r) != "base"
+        ]
         out.append(headline)
     return out
 
@@ -261,6 +294,8 @@ def to_markdown(headline: Headline) -> str:
     escape = lambda s: s.replace("|", "\\|")  # noqa: E731
     lines = ["| " + " | ".join(headline.columns) + " |", "|" + "---|" * len(headline.columns)]
     lines += ["| " + " | ".join(escape(c.text) or "" for c in row) + " |" for row in headline.rows]
+    if headline.verdicts:
+        lines += ["", "Did the persona take?", ""] + [f"- {v}" for v in headline.verdicts]
     return "\n".join(lines) + "\n"
 
 

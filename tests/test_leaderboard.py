@@ -437,3 +437,19 @@ def test_an_all_unparsable_capability_run_reads_n_a_with_its_reason(tmp_path):
     cells = {row[1].text: row[headline.columns.index(column)].text for row in headline.rows}
     assert cells["prompted"] == "n/a: method: 0 of 24 answers parsable; base: 0 of 24 answers parsable"
     assert "cap_delta_vs_base" not in table or table["cap_delta_vs_base"].isna().all()
+
+
+def test_each_method_gets_a_one_line_verdict_from_its_figures():
+    from leaderboards.headline import to_markdown, verdict
+
+    table = _full_table()
+    (headline,) = headlines(table)
+    steered = next(v for v in headline.verdicts if "/ steered:" in v)
+    assert steered == ("impulsiveness / steered: cannot tell: judge unvalidated; target-trait interval includes 0")
+    assert not any("/ base:" in v for v in headline.verdicts)  # the base is the reference
+    assert "Did the persona take?" in to_markdown(headline)
+    row = table.set_index("method").loc["fine-tuned"].copy()
+    row["prefs_judge_status"] = "validated"
+    assert verdict(row) == "took: target traits +177 [+50, +310] Elo"
+    row["prefs_reliability_lo"] = -0.1
+    assert verdict(row) == "cannot tell: tournament reliability interval reaches 0"
