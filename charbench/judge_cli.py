@@ -15,7 +15,9 @@ def report(result: dict) -> str:
     """The lines `judge validate` prints for a validation result."""
     invalid = ", ".join(f"{reason} {n}" for reason, n in result["invalid"].items() if n) or "none"
     bias = (
-        "n/a (no valid judgements)"
+        "n/a (order-invariant: the same verdict in both orders of every item, 0.5 by construction)"
+        if result.get("order_invariant")
+        else "n/a (no valid judgements)"
         if result["position_bias"] is None
         else f"{result['position_bias']:.3f} of {result['valid']} valid judgements named the first-shown trait "
         "(0.5 = no bias)"
@@ -53,7 +55,12 @@ def _validate(args: argparse.Namespace) -> None:
         result = validate_grader(args.grader, items, data=data, batch_size=args.batch_size)
     else:
         variant = args.variant or (DEFAULT_VARIANT if all(item["question"] for item in items) else "gloss")
-        result = validate_embedded(items, variant, data=data)
+        if args.data is None and args.limit is None and variant == DEFAULT_VARIANT:
+            from bench.judges.validation import embedded_validation
+
+            result = embedded_validation(variant)  # what every log records: the held-out half
+        else:
+            result = validate_embedded(items, variant, data=data)
     print(report(result))
     print(f"saved:          {save_validation(result)}")
 

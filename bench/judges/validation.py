@@ -6,10 +6,12 @@ purpose, or a user's JSONL), every item in both orders, so n judgements = 2 x it
 plain dict (keys in `summarise`); the tournament records it in every log the judge scores, and a judge
 whose interval does not clear THRESHOLD is reported as unvalidated.
 
-Intervals: Wilson over judgements, and a cluster bootstrap whose unit is the item (both orders of one
-item) or, where items carry a `question`, all items answering one question with one trait pair. A judge
-is validated only when both lower bounds clear THRESHOLD, since the Wilson interval treats the two
-orders of one item as independent and the bootstrap is too narrow on small sets.
+Intervals: Wilson with the item as the unit (accuracy x items), and a cluster bootstrap whose unit is
+the item (both orders of one item) or, where items carry a `question`, all items answering one
+question with one trait pair. A judge is validated only when both lower bounds clear THRESHOLD. The
+embedded judge's recorded figure is its held-out half's (its variant was chosen on the other half); a
+grader's is its last `charbench judge validate`, named by data (the shipped set, hash-checked, or the
+user's file) in every log.
 """
 
 from __future__ import annotations
@@ -152,12 +154,15 @@ def _correct(items: list[dict], judgements: list[dict]) -> np.ndarray:
 
 
 def _accuracy_block(correct: np.ndarray, keys: list[str], n_items: int) -> dict:
-    k, n = int(correct.sum()), len(correct)
+    """Accuracy over judgements; its Wilson interval counts items, not judgements: the two orders of
+    one item are not independent (for an order-invariant judge they are the same verdict twice)."""
+    k, n = float(correct.sum()), len(correct)
+    accuracy = k / n if n else float("nan")
     return {
         "n_items": n_items,
         "n_judgements": n,
-        "accuracy": k / n if n else float("nan"),
-        "ci": list(wilson_interval(k, n)),
+        "accuracy": accuracy,
+        "ci": list(wilson_interval(round(accuracy * n_items), n_items)) if n else [0.0, 1.0],
         "ci_bootstrap": list(_bootstrap(correct, keys)),
     }
 
@@ -184,6 +189,10 @@ def summarise(items: list[dict], judgements: list[dict], judge: str, **extra) ->
         if j["choice"] == INVALID:
             invalid[j["reason"]] = invalid.get(j["reason"], 0) + 1
     lower = min(overall["ci"][0], overall["ci_bootstrap"][0])
+    by_item: dict[int, set[str]] = {}
+    for j in judgements:
+        by_item.setdefault(j["item"], set()).add(j["choice"])
+    invariant = bool(by_item) and all(len(choices) == 1 for choices in by_item.values())
     return {
         "judge": judge,
         **overall,
@@ -191,7 +200,10 @@ def summarise(items: list[dict], judgements: list[dict], judge: str, **extra) ->
         "by_kind": by_kind,
         "valid": len(valid),
         "accuracy_valid": sum(j["choice"] == items[j["item"]]["label"] for j in valid) / len(valid) if valid else None,
-        "position_bias": sum(j["choice"] == j["first"] for j in valid) / len(valid) if valid else None,
+        # an order-invariant judge names the same trait in both orders: exactly 0.5 by construction, not a
+        # measurement; None then, with `order_invariant` saying why
+        "position_bias": None if invariant or not valid else sum(j["choice"] == j["first"] for j in valid) / len(valid),
+        "order_invariant": invariant,
         "invalid": invalid,
         "data_hash": data_hash(items),
         "threshold": THRESHOLD,
@@ -334,11 +346,16 @@ def saved_validation(judge_name: str) -> dict | None:
 
 @lru_cache(maxsize=8)
 def embedded_validation(variant: str | None = None) -> dict:
-    """The embedded judge's validation on the shipped set, computed once per process (for the logs).
+    """The embedded judge's validation on the held-out half of the shipped set (its variant and prompt
+    weight were chosen on the other half: `compare_variants`), computed once per process (for the logs).
 
     Pass the variant that scored the log: None is what `similarity_choice` does without a prompt (`gloss`,
     the judge `embedded-similarity`); callers that pass the user's message get DEFAULT_VARIANT."""
-    return validate_embedded(variant=resolve_variant(variant, None))
+    items = load_labelled()
+    _, held = split_halves(items)  # the half the variant and its weight were not chosen on
+    return validate_embedded(
+        [items[i] for i in held], variant=resolve_variant(variant, None), data="shipped, held-out half"
+    )
 
 
 def headline(result: dict) -> str:

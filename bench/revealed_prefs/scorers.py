@@ -138,11 +138,18 @@ def judge_validation(judge: str) -> dict:
     result = validation.embedded_validation(DEFAULT_VARIANT) if embedded else validation.saved_validation(judge)
     if not result:
         return {"judge": judge, "validated": False, "note": f"not validated: charbench judge validate --grader {judge}"}
-    # both intervals must clear the threshold (Wilson over judgements, cluster bootstrap over items)
+    # both intervals must clear the threshold (Wilson over items, cluster bootstrap over items)
     lo = min(result["ci"][0], result["ci_bootstrap"][0])
     hi = max(result["ci"][1], result["ci_bootstrap"][1])
-    keys = ("accuracy", "n_items", "data_hash", "threshold", "validated", "position_bias")
-    return {"judge": judge, **{k: result.get(k) for k in keys}, "lo": lo, "hi": hi}
+    keys = ("accuracy", "n_items", "data_hash", "threshold", "validated", "position_bias", "order_invariant")
+    out = {"judge": judge, **{k: result.get(k) for k in keys}, "lo": lo, "hi": hi}
+    # which data: the shipped set (its hash checked, so a changed or partial file is not "shipped") or the
+    # user's own file, named in every log; a grader validated on 20 items says so where it is used
+    shipped = validation.data_hash(validation.load_labelled())
+    out["data"] = "shipped" if result.get("data_hash") == shipped else f"user set {result.get('data') or '?'}"
+    if embedded:
+        out["data"] = result.get("data")
+    return out
 
 
 def _validation_metrics(scores: list[SampleScore]) -> dict[str, float]:
