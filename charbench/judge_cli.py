@@ -40,7 +40,31 @@ def report(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _validate_coherence(args: argparse.Namespace) -> None:
+    import json
+
+    from bench.judges import coherence_validation as cv
+
+    pairs = cv.load_pairs(args.data)[: args.limit]
+    data = "shipped" if args.data is None and args.limit is None else f"{args.data or 'shipped'} ({len(pairs)} pairs)"
+    result = cv.validate_grader(args.grader, pairs, data) if args.grader else cv.validate_embedded(pairs, data)
+    kinds = ", ".join(f"{k} {b['accuracy']:.2f}" for k, b in result["by_kind"].items())
+    bias = "n/a" if result["position_bias"] is None else f"{result['position_bias']:.2f} named reply A (0.5 = none)"
+    consistency = "n/a" if result["consistency"] is None else f"{result['consistency']:.2f}"
+    print(f"judge:          {result['judge']}")
+    print(f"data:           {result['data']} (hash {result['data_hash']}), {result['n_items']} pairs x both orders")
+    print(f"accuracy:       {_interval(result)}; by kind: {kinds}")
+    print(f"position bias:  {bias}; same verdict in both orders: {consistency}; invalid {result['invalid']}")
+    print("validated" if result["validated"] else f"UNVALIDATED (interval not above {result['threshold']})")
+    path = cv.saved_path(result["judge"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"saved:          {path}")
+
+
 def _validate(args: argparse.Namespace) -> None:
+    if args.coherence:
+        return _validate_coherence(args)
     from bench.judges.embedded import DEFAULT_VARIANT
     from bench.judges.validation import load_labelled, save_validation, validate_embedded, validate_grader
     from charbench.errors import CharbenchError
@@ -121,6 +145,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "see `charbench judge variants`)",
     )
     p.add_argument("--batch-size", type=int, default=16, help="grader calls run concurrently (default 16)")
+    p.add_argument(
+        "--coherence",
+        action="store_true",
+        help="validate bench/coherence's pairwise judge instead (the embedded forced-choice judge, or --grader) "
+        "on the shipped pairs where one reply is known better (bench/judges/data/labelled_coherence.jsonl)",
+    )
     p.set_defaults(func=_validate)
     p = jsub.add_parser(
         "variants",

@@ -274,6 +274,10 @@ def build_table(
                     f"coh_invalid_rate_vs_{baseline}": m.get("invalid_rate"),
                     f"coh_pairs_vs_{baseline}": m.get("pairs"),
                     "coh_judge": judges_used(full(log), "pairwise_judge"),
+                    "coh_judge_status": _judge_status(m),
+                    "coh_judge_accuracy": m.get("judge_accuracy"),
+                    "coh_judge_accuracy_lo": m.get("judge_accuracy_lo"),
+                    "coh_judge_accuracy_hi": m.get("judge_accuracy_hi"),
                 }
             )
         rows.append(row)

@@ -199,6 +199,8 @@ def _cell(metric: Metric, row: pd.Series) -> Cell:
     fmt = metric.template.format
     interval = f"[{fmt(lo)}, {fmt(hi)}]" if lo is not None and hi is not None else "[no interval]"
     against = f" vs {baseline}" if metric.value == "coh_win" else ""
+    if metric.value == "coh_win" and row.get("coh_judge_status") != "validated":
+        against += f", judge {row.get('coh_judge_status') or 'unknown'}"
     if metric.value == "drift_text_auc" and number(row.get("drift_turns")) is not None:
         against = f" over {number(row.get('drift_turns')):.0f} turns"
     count_column = f"coh_pairs_vs_{baseline}" if metric.value == "coh_win" else metric.n
@@ -230,6 +232,16 @@ def trust_cell(row: pd.Series) -> Cell:
     status = row.get("classifier_status")
     if isinstance(status, str) and status:
         parts.append(f"classifier {status}")
+    coherence = row.get("coh_judge_status")
+    if isinstance(coherence, str) and coherence:
+        accuracy = number(row.get("coh_judge_accuracy"))
+        figure = ""
+        if accuracy is not None:
+            lo, hi = number(row.get("coh_judge_accuracy_lo")), number(row.get("coh_judge_accuracy_hi"))
+            figure = (
+                f" {accuracy:.2f} [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else f" {accuracy:.2f}"
+            )
+        parts.append(f"coherence judge {coherence}{figure}")
     reliability = number(row.get("prefs_reliability"))
     if reliability is not None:
         lo, hi = number(row.get("prefs_reliability_lo")), number(row.get("prefs_reliability_hi"))
@@ -306,7 +318,8 @@ def legend() -> list[tuple[str, str]]:
         *((m.header, m.explain) for m in METRICS),
         (
             TRUST,
-            "judge: whether the revealed-preferences judge passed validation on labelled data; classifier: "
+            "judge: whether the revealed-preferences judge passed validation on labelled data; coherence judge: "
+            "the same for the pairwise coherence judge on pairs with a known better reply; classifier: "
             "validated / weak / unknown (held-out macro-F1 interval above chance); reliability: the "
             "tournament's split-half reliability (Spearman-Brown) net of its design null (what a model that "
             "ignores the offered traits gets), prompt-clustered interval; test-retest: Spearman of the base "

@@ -142,3 +142,45 @@ def test_end_to_end_on_the_embedded_model_with_the_offline_judge(tmp_path):
     assert m["pairs"] == 2 and m["invalid"] == 0  # the forced-choice judge always answers
     judges = {s.scores["pairwise_judge"].metadata["judge"] for s in log.samples}
     assert judges == {"embedded-forced-choice (smollm2-135m, weak)"}
+    # the judge's own measurement travels with its win rate (bench/judges/coherence_validation.py)
+    record = log.samples[0].scores["pairwise_judge"].metadata["judge_validation"]
+    assert record["data"] == "shipped" and record["n_items"] == 110 and not record["validated"]
+    assert m["judge_validated"] == 0.0 and m["judge_accuracy_lo"] <= m["judge_accuracy"] <= m["judge_accuracy_hi"]
+
+
+def test_the_shipped_coherence_pairs_are_rebuilt_by_rule_and_each_has_a_known_better_reply():
+    from bench.judges.coherence_validation import KINDS, build_pairs, load_pairs
+
+    pairs = load_pairs()
+    assert pairs == build_pairs()  # reproducible from the trait judge's labelled replies
+    assert {p["kind"] for p in pairs} == set(KINDS) and len(pairs) == 110
+    assert all(p["better"] != p["worse"] for p in pairs)
+
+
+def test_an_oracle_coherence_grader_validates_and_a_position_grader_does_not():
+    import re
+
+    from inspect_ai.model import ModelAPI, ModelOutput, ModelUsage, get_model, modelapi
+
+    from bench.judges.coherence_validation import load_pairs, validate_grader
+
+    pairs = load_pairs()[:40]
+    better = {p["better"] for p in pairs}
+    usage = ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)
+
+    def judge(name, answer):
+        class Judge(ModelAPI):
+            async def generate(self, input, tools, tool_choice, config):
+                reply_a = re.search(r"<reply_a>\n(.*?)\n</reply_a>", input[-1].text, re.S).group(1)
+                text = answer(reply_a)
+                return ModelOutput.from_content(self.model_name, text).model_copy(update={"usage": usage})
+
+        modelapi(name=name)(lambda: Judge)
+        return get_model(f"{name}/judge")
+
+    oracle = validate_grader(
+        judge("coh-oracle", lambda a: "<answer>A</answer>" if a in better else "<answer>B</answer>"), pairs
+    )
+    assert oracle["accuracy"] == 1.0 and oracle["validated"] and oracle["consistency"] == 1.0
+    first = validate_grader(judge("coh-first", lambda a: "<answer>A</answer>"), pairs)
+    assert first["accuracy"] == 0.5 and first["position_bias"] == 1.0 and not first["validated"]

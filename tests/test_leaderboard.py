@@ -275,8 +275,8 @@ def test_headline_marks_best_only_where_its_interval_excludes_the_others():
     held = headline.columns.index("persona held over turns (AUC)")
     assert headline.rows[methods.index("prompted")][held].text == "0.50 [0.40, 0.60] (n=20) over 8 turns"
     coherence = headline.columns.index("coherence win rate")
-    assert headline.rows[methods.index("prompted")][coherence].text.endswith("vs base")
-    assert headline.rows[methods.index("steered")][coherence].text.endswith("vs prompted")
+    assert headline.rows[methods.index("prompted")][coherence].text.endswith("vs base, judge unknown")
+    assert headline.rows[methods.index("steered")][coherence].text.endswith("vs prompted, judge unknown")
     table.loc[table["method"] == "steered", "coh_win_vs_prompted"] = None
     table["coh_pairs_vs_prompted"] = 3.0
     (again,) = headlines(table)

@@ -62,6 +62,15 @@ def coherence_metrics():
             empty_model=float(sum(m["words_model"] == 0 for m in meta)),
             empty_baseline=float(sum(m["words_baseline"] == 0 for m in meta)),
         )
+        record = next((m["judge_validation"] for m in meta if m.get("judge_validation")), None)
+        if record is not None:  # the judge's own measurement beside its win rate (bench/judges/coherence_validation.py)
+            out["judge_validated"] = float(bool(record.get("validated")))
+            if record.get("accuracy") is not None:
+                lo = min(record["ci"][0], record["ci_bootstrap"][0])
+                hi = max(record["ci"][1], record["ci_bootstrap"][1])
+                out.update(judge_accuracy=record["accuracy"], judge_accuracy_lo=lo, judge_accuracy_hi=hi)
+            if record.get("position_bias") is not None:
+                out["judge_position_bias"] = record["position_bias"]
         for reason in ("empty", "no_answer_tag", "both", "neither", "other_word", "refusal"):
             out[f"judge_invalid_{reason}"] = float(sum(m["reason_first"] == reason for m in meta)) + float(
                 sum(m["reason_second"] == reason for m in meta)
@@ -111,6 +120,15 @@ async def _embedded_judge(prompt: str, seed: int | None = None) -> tuple[str, st
 def pairwise_judge(persona: str):
     """Judge the model's reply against the baseline's in both orders (grader role, or the embedded model)."""
     traits = load_persona(persona).statements
+    records: dict[str, dict] = {}
+
+    def validation(judge: str) -> dict:
+        """The judge's measured accuracy on pairs with a known better reply, once per judge."""
+        if judge not in records:
+            from bench.judges.coherence_validation import judge_record
+
+            records[judge] = judge_record(judge)
+        return records[judge]
 
     async def score(state: TaskState, target: Target) -> Score:
         reply = state.output.completion if state.output else ""
@@ -135,6 +153,7 @@ def pairwise_judge(persona: str):
                 "raw_first": raw_first,
                 "raw_second": raw_second,
                 "judge": judge_name,
+                "judge_validation": validation(judge_name),
                 "baseline_model": state.metadata.get("baseline_model"),
                 "words_model": _words(reply),
                 "words_baseline": _words(baseline),
