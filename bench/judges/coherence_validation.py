@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.judges.validation import THRESHOLD, _accuracy_block, data_hash, load_labelled
+from bench.judges.validation import THRESHOLD, _accuracy_block, accuracy_by_kind, data_hash, load_labelled
 from charbench.errors import CharbenchError
 
 DATA = Path(__file__).parent / "data"
@@ -102,11 +102,7 @@ def summarise(pairs: list[dict], judgements: list[dict], judge: str, data: str) 
     correct = np.array([j["choice"] == "better" for j in judgements], dtype=float)
     keys = [pairs[j["item"]]["question"] for j in judgements]
     overall = _accuracy_block(correct, keys, len({j["item"] for j in judgements}))
-    by_kind = {}
-    for kind in sorted({pairs[j["item"]]["kind"] for j in judgements}):
-        mask = np.array([pairs[j["item"]]["kind"] == kind for j in judgements])
-        n_items = len({j["item"] for j in judgements if pairs[j["item"]]["kind"] == kind})
-        by_kind[kind] = _accuracy_block(correct[mask], [k for k, m in zip(keys, mask) if m], n_items)
+    by_kind = accuracy_by_kind(correct, keys, judgements, [p["kind"] for p in pairs])
     valid = [j for j in judgements if j["choice"] in ("better", "worse")]
     named_a = [j["choice"] == j["first"] for j in valid]
     by_item: dict[int, list[str]] = {}

@@ -167,6 +167,16 @@ def _accuracy_block(correct: np.ndarray, keys: list[str], n_items: int) -> dict:
     }
 
 
+def accuracy_by_kind(correct: np.ndarray, keys: list[str], judgements: list[dict], kinds: list[str]) -> dict:
+    """`_accuracy_block` per kind of item (`kinds[i]`: the kind of item i), for judgements {item, ...}."""
+    out = {}
+    for kind in sorted({kinds[j["item"]] for j in judgements}):
+        mask = np.array([kinds[j["item"]] == kind for j in judgements])
+        n_items = len({j["item"] for j in judgements if kinds[j["item"]] == kind})
+        out[kind] = _accuracy_block(correct[mask], [k for k, m in zip(keys, mask) if m], n_items)
+    return out
+
+
 def summarise(items: list[dict], judgements: list[dict], judge: str, **extra) -> dict:
     """The validation result from per-judgement records {item, first, choice, reason}.
 
@@ -178,11 +188,7 @@ def summarise(items: list[dict], judgements: list[dict], judge: str, **extra) ->
     correct = _correct(items, judgements)
     keys = [keys_by_item[j["item"]] for j in judgements]
     overall = _accuracy_block(correct, keys, len({j["item"] for j in judgements}))
-    by_kind = {}
-    for kind in sorted({items[j["item"]]["kind"] for j in judgements}):
-        mask = np.array([items[j["item"]]["kind"] == kind for j in judgements])
-        n_items = len({j["item"] for j in judgements if items[j["item"]]["kind"] == kind})
-        by_kind[kind] = _accuracy_block(correct[mask], [k for k, m in zip(keys, mask) if m], n_items)
+    by_kind = accuracy_by_kind(correct, keys, judgements, [item["kind"] for item in items])
     valid = [j for j in judgements if j["choice"] != INVALID]
     invalid = dict.fromkeys(INVALID_REASONS, 0)
     for j in judgements:
