@@ -191,13 +191,23 @@ def steering_coef(spec: ExperimentSpec, row: Row, vector: Path) -> float:
     return float(coef)
 
 
+def classifier_models(spec: ExperimentSpec, base) -> dict[str, str | None]:
+    """The models whose replies train a base's classifier: each persona's prompted method and, for the
+    none class, the base itself; never a steered or fine-tuned row (`trainers.classifier.data_models`)."""
+    from personas import list_personas
+    from trainers.classifier import data_models
+
+    t = spec.instruments.classifier.train
+    personas = sorted(list_personas()) if t.personas == "all" else list(spec.personas)
+    weights = base.model.removeprefix("charbench/") if base.ours else base.model
+    return data_models(personas, weights, [], t.none_class)
+
+
 def train_classifier_for(spec: ExperimentSpec, base, exp_dir: Path, display: str) -> Path:
     """The experiment's classifier for one base: trained on every persona's prompted replies and the
     base's own (`none`), never on a steered or fine-tuned model it will score (VALIDITY.md section 3)."""
-    from personas import list_personas
     from trainers.classifier import (
         ClassifierConfig,
-        data_models,
         generate_logs,
         read_rows,
         train_classifier,
@@ -208,9 +218,7 @@ def train_classifier_for(spec: ExperimentSpec, base, exp_dir: Path, display: str
     out = exp_dir / "classifiers" / base.label
     if (out / "labels.json").is_file():
         return out
-    personas = sorted(list_personas()) if t.personas == "all" else list(spec.personas)
-    weights = base.model.removeprefix("charbench/") if base.ours else base.model
-    models = data_models(personas, weights, [], t.none_class)
+    models = classifier_models(spec, base)
     print(f"training the classifier of {base.label}: {len(models)} models x {t.prompts} prompts", flush=True)
     logs = generate_logs(models, out.with_name(out.name + ".data"), t.prompts, t.max_tokens, spec.seed, display)
     rows, skipped = read_rows([str(p) for p in logs], none_class=t.none_class)
@@ -253,6 +261,10 @@ def build_tasks(spec: ExperimentSpec, rows: list[Row], exp_dir: Path, made: Inst
                 "base_model": row.base.model,
                 "seed": spec.seed,
             }
+            if row.method.kind == "steered":  # the trust column names the coefficient and who chose it
+                coef = made.coefs.get((row.base.label, row.persona or "", row.method.label))
+                chosen = "declared" if row.method.coef != "calibrate" else "calibration"
+                metadata["steering"] = {"coef": coef, "chosen_by": chosen}
             if eval_name == "coherence":
                 baseline_row = coherence_baseline(spec, row)
                 baseline_name, baseline_model = model_of(baseline_row)

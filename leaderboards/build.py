@@ -35,6 +35,7 @@ DETAIL_GROUPS = (
     ("coherence", ("coh_",)),
     ("capabilities", ("cap_",)),
     ("drift", ("drift_",)),
+    ("steering", ("steer_",)),
 )
 
 TEXT_COLUMNS = {
@@ -47,6 +48,8 @@ TEXT_COLUMNS = {
     "classifier",
     "classifier_status",
     "classifier_methods",
+    "classifier_held_out",
+    "steer_coef_chosen_by",
     "prefs_vs_base",
     "prefs_judge_status",
     "coh_judge",

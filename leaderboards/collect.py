@@ -128,6 +128,12 @@ def _place(runs: dict, key: tuple[str, str, str], kind: str, log: EvalLog, log_d
         run.coherence[baseline] = log
 
 
+def _metadata(run: RunLogs, key: str) -> list:
+    """`key` from the run metadata of each of a row's logs that records it."""
+    logs = [run.prefs, run.robustness, run.capabilities, run.drift, *run.coherence.values()]
+    return [(log.eval.metadata or {})[key] for log in logs if log is not None and key in (log.eval.metadata or {})]
+
+
 class _FullLogs:
     """Each log read with its samples at most once per build (the base model's log serves every row)."""
 
@@ -263,6 +269,11 @@ def build_table(
             row.update(_capability_cells(run, base_capabilities.get(run.base), full))
         if run.drift is not None:
             row.update(_drift_cells(run.drift))
+            if run.robustness is None:
+                row.update(_classifier_cells(run.drift))
+        steering = next((s for s in _metadata(run, "steering") if isinstance(s, dict)), None)
+        if steering is not None:
+            row.update(steer_coef=steering.get("coef"), steer_coef_chosen_by=steering.get("chosen_by"))
         for baseline, log in sorted(run.coherence.items()):
             m = log_metrics(log)
             row.update(
@@ -303,20 +314,9 @@ def _target_cells(target: dict | None) -> dict[str, object]:
 
 def _robustness_cells(log: EvalLog, macro: dict[str, dict]) -> dict[str, object]:
     """Accuracy per split with 95% intervals, macro-F1 across personas where every label was scored,
-    and beside them the classifier's own held-out validation and status (validated / weak / unknown)."""
+    and beside them the classifier's own record (`_classifier_cells`)."""
     m = log_metrics(log)
-    clf = (log.eval.metadata or {}).get("classifier")
-    clf = clf if isinstance(clf, dict) else {}  # older logs stored only the path
-    validation = clf.get("validation") or {}
-    cells: dict[str, object] = {
-        "classifier": clf.get("name") or Path(str(log.eval.task_args.get("classifier", ""))).name,
-        "classifier_status": clf.get("status", "unknown"),
-        "classifier_macro_f1": validation.get("macro_f1"),
-        "classifier_macro_f1_lo": validation.get("macro_f1_lo"),
-        "classifier_macro_f1_hi": validation.get("macro_f1_hi"),
-        "classifier_chance": validation.get("chance_macro_f1"),
-        "classifier_methods": ",".join(sorted(clf.get("methods") or {})) or None,
-    }
+    cells = _classifier_cells(log)
     for split, short in (("normal", "normal"), ("adversarial", "adv"), ("multiturn", "multiturn")):
         cells.update(
             {
@@ -337,6 +337,39 @@ def _robustness_cells(log: EvalLog, macro: dict[str, dict]) -> dict[str, object]
             )
     cells["robust_samples"] = sum(m.get(f"{s}_n") or 0 for s in ("normal", "adversarial", "multiturn"))
     return cells
+
+
+def _classifier_cells(log: EvalLog) -> dict[str, object]:
+    """The classifier behind a robustness or drift log: its held-out validation and status (validated /
+    weak / unknown), its held-out accuracy per method it learned and its score on the shipped labelled texts."""
+    clf = (log.eval.metadata or {}).get("classifier")
+    clf = clf if isinstance(clf, dict) else {}  # older logs stored only the path
+    validation = clf.get("validation") or {}
+    labelled = clf.get("labelled") or {}
+    return {
+        "classifier": clf.get("name") or Path(str(log.eval.task_args.get("classifier", ""))).name,
+        "classifier_status": clf.get("status", "unknown"),
+        "classifier_macro_f1": validation.get("macro_f1"),
+        "classifier_macro_f1_lo": validation.get("macro_f1_lo"),
+        "classifier_macro_f1_hi": validation.get("macro_f1_hi"),
+        "classifier_chance": validation.get("chance_macro_f1"),
+        "classifier_methods": ",".join(sorted(clf.get("methods") or {})) or None,
+        "classifier_held_out": _by_method_text(clf.get("held_out_by_method") or {}),
+        "classifier_labelled_acc": labelled.get("accuracy"),
+        "classifier_labelled_lo": labelled.get("accuracy_lo"),
+        "classifier_labelled_hi": labelled.get("accuracy_hi"),
+        "classifier_labelled_n": labelled.get("texts"),
+    }
+
+
+def _by_method_text(figures: dict[str, dict]) -> str | None:
+    """The classifier's held-out accuracy per method it learned, e.g. "prompted 0.55 [0.40, 0.70] (n=60)"."""
+    parts = [
+        f"{method} {f['accuracy']:.2f} [{f['accuracy_lo']:.2f}, {f['accuracy_hi']:.2f}] (n={f['texts']})"
+        for method, f in sorted(figures.items())
+        if f.get("accuracy") is not None
+    ]
+    return "; ".join(parts) or None
 
 
 def _drift_cells(log: EvalLog) -> dict[str, object]:
@@ -371,7 +404,8 @@ def _capability_cells(run: RunLogs, base: EvalLog | None, full: _FullLogs) -> di
     from bench.capabilities.report import mean_delta, paired_deltas
 
     m = log_metrics(run.capabilities)
-    cells: dict[str, object] = {}
+    parsable, answered = _parsable(m)
+    cells: dict[str, object] = {"cap_parsable": parsable, "cap_answered": answered}
     for task in sorted({k.split("/", 1)[0] for k in m if k.endswith("/accuracy")}):
         cells.update(
             {

@@ -231,7 +231,26 @@ def trust_cell(row: pd.Series) -> Cell:
         parts.append(f"judge {judge}")
     status = row.get("classifier_status")
     if isinstance(status, str) and status:
-        parts.append(f"classifier {status}")
+        figures = []
+        macro, lo, hi = (number(row.get(f"classifier_macro_f1{s}")) for s in ("", "_lo", "_hi"))
+        if macro is not None and lo is not None and hi is not None:
+            chance = number(row.get("classifier_chance"))
+            figures.append(
+                f"held-out macro-F1 {macro:.2f} [{lo:.2f}, {hi:.2f}]" + (f" vs chance {chance:.2f}" if chance else "")
+            )
+        acc, lo, hi = (number(row.get(f"classifier_labelled_{s}")) for s in ("acc", "lo", "hi"))
+        if acc is not None and lo is not None and hi is not None:
+            figures.append(f"labelled texts {acc:.2f} [{lo:.2f}, {hi:.2f}]")
+        if _kind(row) in ("steered", "fine-tuned"):
+            figures.append(f"{row['method']} unseen")
+        parts.append(f"classifier {status}" + (f" ({'; '.join(figures)})" if figures else ""))
+    parsable, answered = number(row.get("cap_parsable")), number(row.get("cap_answered"))
+    if parsable is not None and answered:
+        ok = "" if parsable >= answered / 2 else ", too few to score"
+        parts.append(f"capabilities {parsable:.0f} of {answered:.0f} answers parsable{ok}")
+    coef = number(row.get("steer_coef"))
+    if coef is not None:
+        parts.append(f"steering coefficient {coef:g} ({row.get('steer_coef_chosen_by') or 'declared'})")
     coherence = row.get("coh_judge_status")
     if isinstance(coherence, str) and coherence:
         accuracy = number(row.get("coh_judge_accuracy"))

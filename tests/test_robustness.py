@@ -13,6 +13,7 @@ from bench.robustness.dataset import classifier_training_prompts, robustness_tes
 from bench.robustness.prompts import ADVERSARIAL
 from bench.robustness.report import macro_f1, report
 from charbench.errors import CharbenchError
+from bench.models.specs import describe_model
 from trainers.classifier import ClassifierConfig, split_rows, train_classifier
 
 STYLES = {
@@ -53,6 +54,15 @@ def test_classifier_learns_distinct_styles_on_unseen_prompts(trained):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 0 and manifest["counts"]["held_out"] == metrics["held_out_texts"]
     assert (out / "model.safetensors").is_file() and not (out.parent / "ok.partial").exists()
+    # held-out accuracy per method it learned (here: one method, the file's rows), with interval and n
+    by_method = metrics["held_out_by_method"]
+    assert list(by_method) == ["file"] and by_method["file"]["texts"] == metrics["held_out_texts"]
+    assert by_method["file"]["accuracy_lo"] <= by_method["file"]["accuracy"] <= by_method["file"]["accuracy_hi"]
+    # and its score on the shipped labelled texts, cut to its labels: written independently of its training
+    # data, so a classifier that only learned the synthetic templates scores far below its held-out 0.9+
+    labelled = metrics["labelled"]
+    assert labelled["source"] == "labelled_personas.jsonl" and labelled["labels"] == sorted(STYLES)
+    assert 0 < labelled["texts"] and labelled["accuracy"] < metrics["accuracy"]
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +179,9 @@ def test_task_end_to_end_on_the_embedded_model(trained, tmp_path):
     assert turn.messages[2].text == turn.metadata["continuation"]
     facts = log.eval.metadata["classifier"]
     assert facts["status"] == "validated" and facts["backbone"].startswith("all-minilm") and facts["max_length"] == 64
+    # the log carries the classifier's held-out figures per method and its score on the shipped labelled texts
+    assert facts["held_out_by_method"] == trained[1]["held_out_by_method"]
+    assert facts["labelled"]["accuracy"] == trained[1]["labelled"]["accuracy"] and facts["labelled"]["texts"] > 0
     table = report([log.location], n=20)
     assert list(table["split"])[:3] == ["normal", "adversarial", "adversarial (pooled)"]
     assert "multiturn" in set(table["split"]) and {"lo", "hi", "se", "prompts"} <= set(table.columns)
@@ -487,3 +500,51 @@ def test_generated_classifier_data_covers_every_method_and_the_none_class(tmp_pa
     assert {r["prompt_sha"] for r in rows} <= train and len(rows) == 6
     again = generate_logs(models, tmp_path / "data", prompts=2, max_tokens=8, seed=0)  # resumes: same logs
     assert sorted(map(str, again)) == sorted(map(str, logs))
+
+
+def test_robustness_refuses_a_method_whose_own_replies_trained_the_classifier(trained, tmp_path):
+    """A steered or fine-tuned model the classifier learned would be scored on its own style: refused,
+    on the `inspect eval` path too (the scorer knows the model under test); a prompted one is the
+    constitution's own expression and is scored."""
+    import shutil
+
+    from bench.robustness.validation import ClassifierSawMethodError, check_unseen_method
+
+    out, _ = trained
+    seen = tmp_path / "seen"
+    shutil.copytree(out, seen)
+    manifest = json.loads((seen / "manifest.json").read_text())
+    manifest["models"] = {"charbench/smollm2-135m": "fine-tuned", "charbench/prompt/sarcasm/smollm2-135m": "prompted"}
+    (seen / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ClassifierSawMethodError, match="trained on charbench/smollm2-135m's own replies"):
+        check_unseen_method(seen, "charbench/smollm2-135m")
+    check_unseen_method(seen, "charbench/prompt/sarcasm/smollm2-135m")
+    check_unseen_method(out, "charbench/smollm2-135m")  # a classifier that never saw it
+    log = eval(
+        "bench/robustness",
+        model="charbench/smollm2-135m",
+        task_args={"persona": "sarcasm", "classifier": str(seen), "n": 1, "split": "normal", "max_tokens": 4},
+        log_dir=str(tmp_path / "logs"),
+        display="none",
+    )[0]
+    assert log.status == "error" and "own replies" in log.error.message
+
+
+def test_the_experiment_classifier_never_learns_a_scored_steered_or_fine_tuned_model(tmp_path):
+    """The data models of an experiment's classifier are each persona's prompted method and the base
+    (the none class); every steered and fine-tuned row of the spec is scored as an unseen method."""
+    from experiments.plan import plan_rows, row_model
+    from experiments.runner import classifier_models
+    from experiments.spec import load_spec
+
+    spec = load_spec("experiments/example.yaml")
+    for base in spec.bases:
+        models = classifier_models(spec, base)
+        methods = {describe_model(m)["method"] for m in models}
+        assert methods <= {"prompted", "base"}, methods
+        scored = {
+            row_model(r, tmp_path, coef=1.0)
+            for r in plan_rows(spec)
+            if r.base.label == base.label and r.method.kind in ("steered", "fine-tuned")
+        }
+        assert scored and not scored & set(models)

@@ -1,8 +1,13 @@
 """Build the persona classifier: data (generated, from logs or jsonl), a split by prompt, and training.
 
-Like the reference, the classifier learns from the default replies of every method (prompted,
-steered, fine-tuned), so no method's style is in-distribution by construction; unlike it, an optional
-`none` class (the base model's replies) makes "the persona was dropped" a possible answer.
+Unlike the reference, which trains on the default replies of every method it then scores, the
+classifier learns each persona's *prompted* replies (the constitution's own expression), labelled
+texts and, optionally, a `none` class (the base model's replies): a steered or fine-tuned model is
+scored as a method it never saw, so persona accuracy cannot reward a method for being recognisable
+as itself (VALIDITY.md section 3). A user may still add other methods' replies (`--method`, logs
+under `--data`); the manifest lists every such model and bench/robustness and bench/drift refuse
+to score it. Every classifier carries its held-out accuracy per method and its score on the
+shipped labelled texts.
 Rows are `{text, persona, prompt_id, prompt_sha, method, source}`. The held-out split never shares a
 prompt with the training split (asserted), unlike the reference, whose "default" score was measured
 in-sample; the manifest lists every prompt seen, by id and text hash.
@@ -17,7 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.prompts import UserPrompt, prompt_set_hash, split_by_prompt
-from bench.robustness.validation import validation_scores
+from bench.robustness.classifier import PersonaClassifier
+from bench.robustness.validation import by_method, labelled_scores, validation_scores
 from charbench.errors import CharbenchError
 from trainers.diversity import distinct_summary
 
@@ -143,6 +149,7 @@ def read_log_rows(path: Path, none_class: bool = False) -> tuple[list[dict], dic
                 "prompt_id": str(meta.get("prompt_id", s.id)),
                 "prompt_sha": meta.get("prompt_sha") or prompt_sha(prompt),
                 "method": method,
+                "model": header.eval.model,
                 "source": f"{name}:{header.eval.model}",
             }
         )
@@ -291,7 +298,6 @@ def train_classifier(
 ) -> dict:
     """Train, validate on prompts never seen in training (intervals clustered by prompt, chance,
     confusion matrix), and save model + labels + manifest + metrics."""
-    import numpy as np
     import torch
     from datasets import Dataset
     from transformers import (
@@ -359,27 +365,16 @@ def train_classifier(
             model=model, args=args, train_dataset=train_ds, data_collator=DataCollatorWithPadding(tokenizer)
         ).train()
     model.eval()
-    predictions = []
-    for start in range(0, len(test), 32):
-        batch = tokenizer(
-            [r["text"] for r in test[start : start + 32]],
-            truncation=True,
-            max_length=config.max_length,
-            padding=True,
-            return_tensors="pt",
-        ).to(model.device)
-        with torch.inference_mode():
-            predictions += model(**batch).logits.argmax(-1).tolist()
-    predicted = [labels[i] for i in predictions]
+    clf = PersonaClassifier(model, tokenizer, labels, str(out_dir), config.max_length)
+    predicted = [max(p, key=p.get) for p in clf.predict([r["text"] for r in test])]
     metrics = validation_scores(
         [r["persona"] for r in test], predicted, [r["prompt_sha"] for r in test], labels, seed=config.seed
     )
     metrics["held_out_texts"], metrics["held_out_prompts"] = metrics["texts"], metrics["prompts"]
-    # held-out accuracy per method: a classifier that only knows one method's style shows it here
-    metrics["accuracy_by_method"] = {
-        method: float(np.mean([p == r["persona"] for p, r in zip(predicted, test) if r["method"] == method]))
-        for method in sorted({r["method"] for r in test})
-    }
+    metrics["held_out_by_method"] = by_method(
+        [r["persona"] for r in test], predicted, [r["prompt_sha"] for r in test], [r["method"] for r in test], config.seed
+    )
+    metrics["labelled"], _ = labelled_scores(clf, None, config.seed)
     methods: dict[str, dict[str, int]] = {}
     for r in rows:
         methods.setdefault(r["method"], {}).setdefault(r["persona"], 0)
@@ -392,6 +387,9 @@ def train_classifier(
         "labels": labels,
         "none_class": NONE in labels,
         "methods": methods,
+        # every model whose replies it learned, with its method: bench/robustness and bench/drift refuse to
+        # score a steered or fine-tuned one of them (it would be scored on its own style)
+        "models": {r["model"]: r["method"] for r in rows if r.get("model")},
         "counts": {
             "train": len(train),
             "held_out": len(test),

@@ -19,6 +19,7 @@ from inspect_ai.solver import TaskState
 from bench.drift.activations import activation_access, base_reference, conversation_projections, vector_matches
 from bench.drift.metrics import THRESHOLD_FRACTION, curve_summary
 from bench.robustness.classifier import load_classifier
+from bench.robustness.validation import check_unseen_method
 
 
 @metric
@@ -82,6 +83,7 @@ def drift_scorer(
     model whose activations are reachable, the turn's z-scored projection too (else absent, with why)."""
 
     async def score(state: TaskState, target: Target) -> Score:
+        check_unseen_method(classifier, str(state.model))
         messages = [{"role": m.role, "content": m.text} for m in state.messages if m.role in ("user", "assistant")]
         replies = [m["content"] for m in messages if m["role"] == "assistant"]
         clf = await anyio.to_thread.run_sync(load_classifier, classifier)

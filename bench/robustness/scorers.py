@@ -11,6 +11,7 @@ from inspect_ai.scorer._metric import SampleScore
 from inspect_ai.solver import TaskState
 
 from bench.robustness.classifier import load_classifier
+from bench.robustness.validation import check_unseen_method
 from bench.stats import cluster_interval
 
 
@@ -89,6 +90,7 @@ def persona_classifier(persona: str, classifier: str):
     """Label each reply with the persona classifier; keep its label and its probability for `persona`."""
 
     async def score(state: TaskState, target: Target) -> Score:
+        check_unseen_method(classifier, str(state.model))
         text = state.output.completion if state.output else ""
         clf = await anyio.to_thread.run_sync(load_classifier, classifier)  # off the event loop: it may wait on a load
         probs = (await anyio.to_thread.run_sync(clf.predict, [text]))[0]

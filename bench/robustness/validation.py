@@ -10,6 +10,7 @@ or validated on any prompt it is asked to score.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -125,6 +126,13 @@ def classifier_facts(path: str | Path) -> dict:
         "methods": manifest.get("methods"),
         "none_class": manifest.get("none_class"),
         "validation": {k: metrics.get(k) for k in (*keys, "chance_macro_f1", "validated", "texts", "prompts", "unit")},
+        # the methods whose replies trained it (never a scored steered or fine-tuned model), held-out by method,
+        # and its score on the shipped labelled texts, written independently of every method
+        "models": manifest.get("models") or {},
+        "held_out_by_method": metrics.get("held_out_by_method") or {},
+        "labelled": {k: (metrics.get("labelled") or {}).get(k) for k in (*keys, "chance_macro_f1", "texts", "source")}
+        if metrics.get("labelled")
+        else None,
     }
 
 
@@ -161,6 +169,31 @@ def trained_prompt_shas(path: str | Path) -> set[str]:
     return {row["sha"] for side in prompts.values() for row in side if row.get("sha")}
 
 
+class ClassifierSawMethodError(CharbenchError):
+    """The classifier learned the replies of the steered or fine-tuned model it is asked to score."""
+
+
+SEEN_OK = ("prompted", "base", "file")  # the constitution's own expression, the none class, labelled texts
+
+
+@functools.cache
+def _seen_method(path: str, model: str) -> str | None:
+    return (_read(Path(path), MANIFEST).get("models") or {}).get(model)
+
+
+def check_unseen_method(path: str | Path, model: str) -> None:
+    """Refuse to score a steered or fine-tuned model whose own replies trained the classifier: it would
+    be recognised by its style, not its persona. Checked by the scorers (they know the model under test
+    on every path, `inspect eval` included)."""
+    method = _seen_method(str(Path(path).resolve()), model)
+    if method is not None and method not in SEEN_OK:
+        raise ClassifierSawMethodError(
+            f"classifier {path} was trained on {model}'s own replies ({method}): it cannot score that method; "
+            "train one on the personas' prompted replies (`charbench classifier train` without --method, or "
+            "without that model's logs in --data)"
+        )
+
+
 def check_no_overlap(path: str | Path, shas: set[str]) -> None:
     seen = trained_prompt_shas(path) & shas
     if seen:
@@ -186,14 +219,22 @@ def read_labelled(path: Path) -> list[dict]:
 
 
 def evaluate(classifier: str | Path, data: str | Path | None = None, seed: int = 0) -> tuple[dict, list[str]]:
-    """Scores on labelled texts, and notes on what was left out.
-
-    A user file with a persona the classifier does not know is an error; the shipped set is cut to
-    the classifier's labels (and says so), since it covers every bundled persona and `none`.
-    """
+    """Scores of a saved classifier on labelled texts, and notes on what was left out (`labelled_scores`)."""
     from bench.robustness.classifier import load_classifier, read_labels
 
-    labels = read_labels(classifier)
+    read_labels(classifier)  # a one-line error for a directory that is not a classifier, before loading
+    return labelled_scores(load_classifier(classifier), data, seed)
+
+
+def labelled_scores(clf, data: str | Path | None = None, seed: int = 0) -> tuple[dict, list[str]]:
+    """Scores of a loaded classifier on labelled texts, and notes on what was left out.
+
+    A user file with a persona the classifier does not know is an error; the shipped set is cut to
+    the classifier's labels (and says so), since it covers every bundled persona and `none`. Training
+    runs this on the shipped set too, so every classifier carries a figure on texts written
+    independently of any method it will score.
+    """
+    labels = list(clf.labels)
     path = Path(data) if data else SHIPPED_SET
     if not path.is_file():
         raise CharbenchError(f"labelled file {path} does not exist")
@@ -210,7 +251,6 @@ def evaluate(classifier: str | Path, data: str | Path | None = None, seed: int =
         notes.append(f"left out {', '.join(unknown)} (not among the classifier's labels)")
     if not rows:
         raise CharbenchError(f"{path}: none of its personas are among the classifier's labels ({', '.join(labels)})")
-    clf = load_classifier(classifier)
     probs = clf.predict([r["text"] for r in rows])
     predicted = [max(p, key=p.get) for p in probs]
     present = [x for x in labels if any(r["persona"] == x for r in rows)]
@@ -219,7 +259,26 @@ def evaluate(classifier: str | Path, data: str | Path | None = None, seed: int =
     if missing:
         notes.append(f"no texts for label(s) {', '.join(missing)}: scored over the {len(present)} labels present")
     scores["source"] = path.name if not data else str(data)
+    scores["notes"] = notes
     return scores, notes
+
+
+def by_method(truth: list[str], predicted: list[str], clusters: list[str], methods: list[str], seed: int = 0) -> dict:
+    """Held-out accuracy per method with its interval (prompts resampled) and n: a classifier that
+    only reads one method's style shows it here, and a method it never saw reads as such."""
+    out = {}
+    for method in sorted(set(methods)):
+        rows = [i for i, m in enumerate(methods) if m == method]
+        hits = [float(truth[i] == predicted[i]) for i in rows]
+        lo, hi = cluster_proportion_interval(hits, [clusters[i] for i in rows], seed=seed)
+        out[method] = {
+            "accuracy": float(np.mean(hits)),
+            "accuracy_lo": lo,
+            "accuracy_hi": hi,
+            "texts": len(rows),
+            "prompts": len({clusters[i] for i in rows}),
+        }
+    return out
 
 
 def classifier_for(persona: str, classifier: str, allow_weak: bool = False) -> tuple[list[str], bool]:
