@@ -145,7 +145,8 @@ def test_end_to_end_on_the_embedded_model_with_the_offline_judge(tmp_path):
     # the judge's own measurement travels with its win rate (bench/judges/coherence_validation.py)
     record = log.samples[0].scores["pairwise_judge"].metadata["judge_validation"]
     assert record["data"] == "shipped" and record["n_items"] == 110 and not record["validated"]
-    assert m["judge_validated"] == 0.0 and m["judge_accuracy_lo"] <= m["judge_accuracy"] <= m["judge_accuracy_hi"]
+    assert m["judge_validated"] == 0.0 and m["judge_accuracy"] == pytest.approx(record["accuracy"])
+    assert (m["judge_accuracy_lo"], m["judge_accuracy_hi"]) == pytest.approx(tuple(record["ci"]))
 
 
 def test_the_shipped_coherence_pairs_are_rebuilt_by_rule_and_each_has_a_known_better_reply():

@@ -27,10 +27,12 @@ def board(tmp_path_factory):
     root = tmp_path_factory.mktemp("lb")
     logs = root / "logs"
     texts = ["I am so warm and caring, my dear friend.", "Blunt answer: no.", "Let x = 2; then x^2 = 4."]
+    # the prompted loving model only writes the warm reply: its loving and warm traits rise against the base's
+    replies = {"base": texts * 10, "prompted": [texts[0]] * 30}
     for method, persona in (("base", "loving"), ("prompted", "loving"), ("prompted", "sarcasm")):
         eval(
             "bench/revealed_prefs",
-            model=scripted(texts * 10),
+            model=scripted(replies[method]),
             task_args={"n": 30, "max_tokens": 8, "traits": str(DEMO_TRAITS)},
             log_dir=str(logs / f"{method}-{persona}"),
             display="none",
@@ -74,7 +76,7 @@ def test_capability_delta_against_the_base_row(board):
     assert float(prompted["cap_smoke_acc"]) == 1.0 and float(prompted["cap_smoke_n"]) == 24
     delta = float(prompted["cap_smoke_delta_vs_base"])
     assert delta == pytest.approx(1 - float(base["cap_smoke_acc"]), abs=1e-3)
-    assert 0 < float(prompted["cap_smoke_delta_lo"]) <= delta <= float(prompted["cap_smoke_delta_hi"])
+    assert 0 < float(prompted["cap_smoke_delta_lo"]) and float(prompted["cap_smoke_delta_hi"]) <= 1
     assert base["cap_smoke_delta_vs_base"] == "" and rows[("sarcasm", "prompted")]["cap_smoke_acc"] == ""
 
 
@@ -338,11 +340,15 @@ def test_target_trait_shift_is_in_the_table_and_in_prefs_compare(board):
     lo, shift, hi = (
         float(prompted[k]) for k in ("prefs_target_shift_lo", "prefs_target_shift", "prefs_target_shift_hi")
     )
-    assert lo <= shift <= hi and 1 <= float(prompted["prefs_target_mean_rank"]) <= 12
+    assert 0 < lo < shift < hi and 1 <= float(prompted["prefs_target_mean_rank"]) <= 12
     base_log = next((root / "logs" / "base-loving").rglob("*revealed-prefs*.eval"))
     prompted_log = next((root / "logs" / "prompted-loving").rglob("*revealed-prefs*.eval"))
     text = compare_logs(str(base_log), str(prompted_log), n=20)
-    assert "target-trait shift (loving: loving, warm; not rated: gentle, supportive, empathetic)" in text
+    # the table's shift is the one `prefs compare` finds from the same two logs
+    assert (
+        f"target-trait shift (loving: loving, warm; not rated: gentle, supportive, empathetic): {shift:+.0f} Elo"
+        in text
+    )
 
 
 def test_outputs_carry_no_absolute_path(board):

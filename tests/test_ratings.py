@@ -59,6 +59,13 @@ def test_bootstrap_intervals_cover_the_truth_near_the_nominal_rate():
     assert 0.85 <= np.mean(coverages) <= 1.0
 
 
-def test_bootstrap_interval_contains_the_point_estimate():
-    table = ratings.bootstrap(ratings.simulate_matches(truth(30), 3_000, seed=3), n=100)
-    assert ((table["lo"] <= table["rating"]) & (table["rating"] <= table["hi"])).mean() > 0.95
+def test_bootstrap_width_matches_the_spread_of_independent_runs():
+    """The interval claims how far a rerun could land: its half-width / 1.96 is about the standard deviation
+    of the fitted ratings over independent runs of the same truth."""
+    true = truth(30)
+    fits = pd.concat(
+        [ratings.bradley_terry(ratings.simulate_matches(true, 3_000, seed=s))["rating"] for s in range(12)], axis=1
+    )
+    table = ratings.bootstrap(ratings.simulate_matches(true, 3_000, seed=99), n=100)
+    claimed = ((table["hi"] - table["lo"]) / (2 * 1.96)).mean()
+    assert 0.7 < claimed / fits.std(axis=1).mean() < 1.4

@@ -57,7 +57,8 @@ def test_classifier_learns_distinct_styles_on_unseen_prompts(trained):
     # held-out accuracy per method it learned (here: one method, the file's rows), with interval and n
     by_method = metrics["held_out_by_method"]
     assert list(by_method) == ["file"] and by_method["file"]["texts"] == metrics["held_out_texts"]
-    assert by_method["file"]["accuracy_lo"] <= by_method["file"]["accuracy"] <= by_method["file"]["accuracy_hi"]
+    assert by_method["file"]["accuracy"] == pytest.approx(metrics["accuracy"])  # one method: the whole held-out set
+    assert by_method["file"]["prompts"] == metrics["prompts"] and by_method["file"]["accuracy_lo"] >= 0.8
     # and its score on the shipped labelled texts, cut to its labels: written independently of its training
     # data, so a classifier that only learned the synthetic templates scores far below its held-out 0.9+
     labelled = metrics["labelled"]
@@ -90,8 +91,8 @@ def test_too_few_held_out_prompts_are_never_validated():
 def test_validation_has_clustered_intervals_chance_and_a_confusion_matrix(trained):
     out, metrics = trained
     assert metrics["validated"] is True and metrics["unit"] == "prompt"
-    assert metrics["macro_f1_lo"] <= metrics["macro_f1"] <= metrics["macro_f1_hi"]
     assert 0.15 < metrics["chance_macro_f1"] < 0.35  # four balanced classes: about 1/4
+    assert metrics["macro_f1_lo"] > metrics["chance_macro_f1"]  # what "validated" promises
     assert sum(map(sum, metrics["confusion_matrix"])) == metrics["texts"]
     manifest = json.loads((out / "manifest.json").read_text())
     seen = manifest["prompts"]["train"] + manifest["prompts"]["held_out"]
@@ -168,7 +169,8 @@ def test_task_end_to_end_on_the_embedded_model(trained, tmp_path):
     m = {k: v.value for k, v in log.results.scores[0].metrics.items()}
     assert m["normal_n"] == 1 and m["instructions"] == len(ADVERSARIAL) and m["multiturn_n"] == 1
     assert all(f"adv/{k}_accuracy" in m for k in ADVERSARIAL)
-    assert m["adversarial_accuracy_lo"] <= m["adversarial_accuracy"] <= m["adversarial_accuracy_hi"]
+    per_instruction = [m[f"adv/{k}_accuracy"] for k in ADVERSARIAL]
+    assert m["adversarial_accuracy"] == pytest.approx(sum(per_instruction) / len(per_instruction))
     assert "adversarial_accuracy_se" in m and m["adversarial_prompts"] == 1
     meta = log.samples[0].scores["persona_classifier"].metadata
     assert 0.0 <= meta["prob_persona"] <= 1.0 and meta["predicted"] in STYLES
@@ -423,7 +425,6 @@ def test_report_macro_f1_intervals_resample_prompts():
     assert clustered["adversarial"]["macro_f1"] == pytest.approx(
         sum(clustered[f"adversarial/{k}"]["macro_f1"] for k in ("k1", "k2", "k3")) / 3
     )
-    assert clustered["adversarial"]["lo"] <= clustered["adversarial"]["macro_f1"] <= clustered["adversarial"]["hi"]
 
 
 # ---------------------------------------------------------------- multiturn, evaluate, generation
