@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from inspect_ai import eval
 
+from bench.models.specs import describe_model
 from bench.prompts import load_prompts, prompt_sha
 from bench.robustness.classifier import load_classifier
 from bench.robustness.dataset import classifier_training_prompts, robustness_test_prompts
 from bench.robustness.prompts import ADVERSARIAL
 from bench.robustness.report import macro_f1, report
 from charbench.errors import CharbenchError
-from bench.models.specs import describe_model
 from trainers.classifier import ClassifierConfig, split_rows, train_classifier
 
 STYLES = {

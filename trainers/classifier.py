@@ -372,7 +372,11 @@ def train_classifier(
     )
     metrics["held_out_texts"], metrics["held_out_prompts"] = metrics["texts"], metrics["prompts"]
     metrics["held_out_by_method"] = by_method(
-        [r["persona"] for r in test], predicted, [r["prompt_sha"] for r in test], [r["method"] for r in test], config.seed
+        [r["persona"] for r in test],
+        predicted,
+        [r["prompt_sha"] for r in test],
+        [r["method"] for r in test],
+        config.seed,
     )
     metrics["labelled"], _ = labelled_scores(clf, None, config.seed)
     methods: dict[str, dict[str, int]] = {}
