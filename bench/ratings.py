@@ -174,6 +174,32 @@ def matchups_for_shift(
     return int(np.ceil(per_trait * traits / 2))  # each matchup plays two traits
 
 
+def matchups_for_target_shift(
+    shift: float,
+    traits: int,
+    targets: int,
+    power: float = 0.8,
+    alpha: float = 0.05,
+    design_effect: float = 1.0,
+    share: float = 0.0,
+    design_targets: int | None = None,
+) -> int:
+    """Matchups per log to detect a mean `shift` (Elo) of a persona's `targets` target traits between two
+    logs on one design, two-sided, at `power`. `share` > 0 is a planned design (bench/revealed_prefs/
+    dataset.py `draw_planned`): that share of matchups pits one of `design_targets` traits (the
+    experiment's union; default `targets`) against the vocabulary, so each target appears in
+    share / design_targets + (1 - share) x 2 / traits + share / traits of the matchups instead of
+    2 / traits. `design_effect` as in `matchups_for_shift` (prompt clustering, pairing); with share 0 and
+    one target this is `matchups_for_shift`."""
+    from scipy.stats import norm
+
+    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
+    appearances = design_effect * 2 * (z * ELO_PER_LOGIT * 2 / shift) ** 2 / targets  # per target trait
+    union = design_targets or targets
+    per_matchup = share / union + (1 - share) * 2 / traits + share / traits
+    return int(np.ceil(appearances / per_matchup))
+
+
 def expected_reliability(matchups: int, traits: int, true_spread: float) -> float:
     """Reliability of the whole ranking expected at n: true variance / (true variance + noise variance)."""
     se = rating_se(2 * matchups / traits)

@@ -51,6 +51,54 @@ def _power(args: argparse.Namespace) -> None:
             f"  at {n} matchups: expected reliability {expected_reliability(n, args.traits, args.true_spread):.2f} "
             f"for a true spread of {args.true_spread:g} Elo"
         )
+    for line in _target_lines(args, effect):
+        print(line)
+
+
+def _target_lines(args: argparse.Namespace, effect: float) -> list[str]:
+    """For each persona asked about (--persona, or every persona of --experiment): matchups for the mean
+    shift of its target traits, uniform vs the planned design (the experiment's, or --share over
+    --design-targets)."""
+    from bench.ratings import matchups_for_target_shift
+
+    personas, share, union, traits = list(args.persona or []), args.share, args.design_targets, args.traits
+    vocabulary: list[str] | None = None  # an experiment's trait list: targets outside it are not rated
+    if args.experiment:
+        from bench.revealed_prefs.dataset import load_traits
+        from experiments.runner import design_targets
+        from experiments.spec import load_spec
+
+        spec = load_spec(args.experiment)
+        prefs = spec.evals.revealed_prefs
+        personas = personas or list(spec.personas)
+        if prefs is not None:
+            vocabulary = load_traits(prefs.traits)
+            traits = len(vocabulary)
+            if prefs.design is not None:
+                share, union = prefs.design.share, len(design_targets(spec))
+    if not personas:
+        return []
+    from personas import load_persona
+
+    lines = [
+        f"Target-trait shift (the mean of a persona's target traits, {traits} traits, power {args.power:g}, "
+        f"design effect {effect:.2f}):"
+    ]
+    for name in personas:
+        rated = [x for x in load_persona(name).target_traits if vocabulary is None or x in vocabulary]
+        if not rated:
+            lines.append(f"  {name}: none of its target traits is in the trait list")
+            continue
+        k = len(rated)
+        uniform = matchups_for_target_shift(args.shift, traits, k, power=args.power, design_effect=effect)
+        line = f"  {name} ({k} targets): {uniform} matchups per log on a uniform design"
+        if share:
+            planned = matchups_for_target_shift(
+                args.shift, traits, k, power=args.power, design_effect=effect, share=share, design_targets=union or k
+            )
+            line += f"; {planned} on the planned design ({share:g} of matchups on {union or k} target traits)"
+        lines.append(line)
+    return lines
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -98,5 +146,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs=2,
         metavar=("BASE", "METHOD"),
         help="measure the design effect on two tournament logs of one design (prompt-clustered, paired)",
+    )
+    p.add_argument(
+        "--persona",
+        action="append",
+        metavar="NAME",
+        help="also: matchups for the mean shift of this persona's target traits (repeatable)",
+    )
+    p.add_argument(
+        "--share",
+        type=float,
+        default=0.0,
+        help="a planned design's share of matchups on target traits (default: %(default)s, uniform)",
+    )
+    p.add_argument(
+        "--design-targets",
+        type=int,
+        metavar="N",
+        help="target traits the planned design spreads its share over (default: the persona's own)",
+    )
+    p.add_argument(
+        "--experiment",
+        metavar="SPEC",
+        help="take the personas, trait list and planned design from an experiment spec",
     )
     p.set_defaults(func=_power)

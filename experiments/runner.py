@@ -286,6 +286,19 @@ def _model(name: str, model_args: dict):
     return get_model(name, config=config, memoize=False, **model_args)
 
 
+def design_targets(spec: ExperimentSpec) -> list[str]:
+    """The planned design's target traits, the same for every row (the base's too), so that every
+    comparison in the experiment stays paired: the declared list, or the union of the personas' own."""
+    a = spec.evals.revealed_prefs
+    if a is None or a.design is None:
+        return []
+    if a.design.targets != "experiment":
+        return list(a.design.targets)
+    from personas import load_persona
+
+    return list(dict.fromkeys(t for name in spec.personas for t in load_persona(name).target_traits))
+
+
 def _task(spec: ExperimentSpec, row: Row, eval_name: str, exp_dir: Path, made: Instruments):
     """The eval's task with the spec's arguments (built in a fresh context: an earlier eval's active
     model would otherwise leak into the tasks' construction-time checks)."""
@@ -297,9 +310,11 @@ def _task(spec: ExperimentSpec, row: Row, eval_name: str, exp_dir: Path, made: I
 
         a = e.revealed_prefs
         assert a is not None
+        targets = design_targets(spec)
         return revealed_prefs(
             n=a.n, seed=seed, condition=a.condition, traits=a.traits, prompts=a.prompts, judge=a.judge,
             max_tokens=a.max_tokens, design_null=a.design_null, replicate=row.replicate,
+            targets=",".join(targets) if targets else None, target_share=a.design.share if a.design else 0.0,
         )  # fmt: skip
     if eval_name == "capabilities":
         from bench.capabilities.capabilities import capabilities

@@ -91,6 +91,15 @@ class Method(_Strict):
         return self
 
 
+class PlannedDesign(_Strict):
+    """A planned tournament shared by every row: `share` of the matchups pit the target traits against
+    the whole vocabulary, the rest stay uniform (bench/revealed_prefs/dataset.py `draw_planned`)."""
+
+    # "experiment": the union of the spec's personas' target traits; or a list of trait words
+    targets: Literal["experiment"] | list[str] = "experiment"
+    share: float = Field(0.5, gt=0, lt=1)
+
+
 class RevealedPrefs(_Strict):
     n: int = Field(2000, ge=2)
     max_tokens: int = Field(1024, ge=1)
@@ -103,6 +112,8 @@ class RevealedPrefs(_Strict):
     # run the base row's tournament a second time on the same design with independent replies: the
     # test-retest ceiling of every Spearman against the base (one more base tournament per base)
     retest: bool = False
+    # null: matchups drawn uniformly over all trait pairs; a planned design puts a share on the targets
+    design: PlannedDesign | None = None
 
 
 class Robustness(_Strict):

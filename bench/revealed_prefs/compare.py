@@ -8,8 +8,8 @@ change, each trait's rating change and the persona's target-trait shift.
 Beside them (../shared/VALIDITY.md): each log's design null and reliability net of it; the
 test-retest Spearman of A against a second run of A on the same design (the ceiling of Spearman(A, B)),
 or a line saying none was run; Benjamini-Yekutieli q-values for the trait shifts. Two logs are
-compared only when judge, condition, trait list, prompt set and seed policy match (`comparable`),
-unless forced.
+compared only when judge, condition, trait list, prompt set, seed policy and design (uniform, or planned
+on which targets) match (`comparable`), unless forced.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from inspect_ai.log import EvalLog, read_eval_log
 from bench.revealed_prefs import validity
 from charbench.errors import CharbenchError
 
-FACTS = ("judge", "condition", "traits_hash", "prompt_set_hash", "seed_policy")
+FACTS = ("judge", "condition", "traits_hash", "prompt_set_hash", "seed_policy", "design")
 
 
 def read_log(log: str | EvalLog) -> EvalLog:
@@ -34,8 +34,8 @@ def read_log(log: str | EvalLog) -> EvalLog:
 
 
 def log_facts(log: str | EvalLog) -> dict[str, str | None]:
-    """What must match for two tournament logs to be compared: judge, condition, trait list, prompt set
-    and seed policy (None where an older log did not record it)."""
+    """What must match for two tournament logs to be compared: judge, condition, trait list, prompt set,
+    seed policy and design (None where an older log did not record it; an older log's design was uniform)."""
     log = read_log(log)
     meta = log.eval.metadata or {}
     task_meta = getattr(log.eval, "task_metadata", None) or {}
@@ -50,6 +50,7 @@ def log_facts(log: str | EvalLog) -> dict[str, str | None]:
     facts = {key: task_meta.get(key, meta.get(key)) for key in FACTS}
     facts["judge"] = ",".join(judges) or None
     facts["condition"] = facts["condition"] or (log.eval.task_args or {}).get("condition")
+    facts["design"] = facts["design"] or "uniform"  # logs from before planned designs drew uniformly
     return facts
 
 

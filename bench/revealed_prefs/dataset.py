@@ -18,7 +18,8 @@ DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_TRAITS = DATA_DIR / "traits-144.txt"
 # How this version draws its randomness (matchups from `seed`, prompts from seed+1, the judge's trait
 # order from seed+2, assignments from seed+3, the design null's re-pairing from seed+4). Logs
-# compare only under the same policy.
+# compare only under the same policy. A planned design draws its target matchups from "planned:{seed}";
+# its targets and share are the `design` fact.
 SEED_POLICY = "matchups:seed;prompts:seed+1;judge-order:seed+2;assigned:seed+3;null-pairs:seed+4"
 
 
@@ -72,6 +73,82 @@ def draw_matchups(traits: list[str], n: int, seed: int) -> list[tuple[str, str]]
     return pairs
 
 
+def draw_planned(traits: list[str], targets: list[str], n: int, share: float, seed: int) -> list[tuple[str, str]]:
+    """The planned design: `round(share * n)` matchups pit a target trait against the whole vocabulary
+    (each target equally often, partners dealt from shuffled decks so every trait partners about equally),
+    the rest are `draw_matchups`' uniform pairs so the full ranking still exists. Both kinds are interleaved
+    in a seeded order (a run cut short keeps the share) and oriented so every trait is shown first about
+    half the time. `share` 0 (or no targets) is exactly the uniform design of the same seed.
+
+    Why: drawn uniformly over 10,296 pairs of 144 traits, a persona's few target traits each appear in
+    about 1.4% of matchups, and "did the target traits move?" needs most of a 25,000-matchup run
+    (perf/planned_design.py measures the saving)."""
+    planned = round(share * n) if targets else 0
+    if planned == 0:
+        return draw_matchups(traits, n, seed)
+    rng = random.Random(f"planned:{seed}")
+    uniform = draw_matchups(traits, n - planned, seed) if n > planned else []
+    focus: list[str] = []
+    while len(focus) < planned:
+        deck = targets[:]
+        rng.shuffle(deck)
+        focus += deck
+    partners: list[str] = []
+    pairs: list[tuple[str, str]] = []
+    for target in focus[:planned]:
+        if not partners:
+            partners = traits[:]
+            rng.shuffle(partners)
+        k = next((i for i in range(len(partners) - 1, -1, -1) if partners[i] != target), None)
+        if k is None:  # the deck's last card is the target itself: take a fresh deck
+            partners = [t for t in traits if t != target]
+            rng.shuffle(partners)
+            k = len(partners) - 1
+        pairs.append((target, partners.pop(k)))
+    kinds = [True] * planned + [False] * len(uniform)
+    rng.shuffle(kinds)
+    focused, plain = iter(pairs), iter(uniform)
+    surplus = {t: 0 for t in traits}  # times shown first minus times shown second: a target plays far
+    # more often than its partners, so balancing raw first counts (as draw_matchups does) would show it second
+    out = []
+    for kind in kinds:
+        a, b = next(focused) if kind else next(plain)
+        if surplus[a] > surplus[b] or (surplus[a] == surplus[b] and rng.random() < 0.5):
+            a, b = b, a
+        surplus[a] += 1
+        surplus[b] -= 1
+        out.append((a, b))
+    return out
+
+
+def design_name(targets: list[str], share: float) -> str:
+    """The design as a fact logs are compared on: "uniform", or the share and a hash of the target set."""
+    if not targets or share <= 0:
+        return "uniform"
+    digest = hashlib.sha256("\n".join(sorted(targets)).encode()).hexdigest()[:12]
+    return f"planned: {share:g} of matchups on {len(targets)} target traits ({digest})"
+
+
+def planned_targets(trait_list: list[str], targets: list[str] | str | None, share: float) -> list[str]:
+    """The design's target traits that are in the vocabulary (a target outside it cannot be drawn; the
+    target-trait shift lists it as not rated). A one-line error for a share outside [0, 1) or a share
+    with no target in the vocabulary."""
+    if isinstance(targets, str):
+        targets = [t.strip().lower() for t in targets.split(",") if t.strip()]
+    targets = list(dict.fromkeys(targets or []))
+    if not 0 <= share < 1:
+        raise CharbenchError(f"target_share {share:g}: use a share in [0, 1) (the rest stays uniform for the ranking)")
+    if share == 0:
+        return []
+    rated = [t for t in targets if t in trait_list]
+    if not rated:
+        raise CharbenchError(
+            f"target_share {share:g} but none of the targets ({', '.join(targets) or 'none'}) is in the trait "
+            "list: name target traits from the vocabulary, or set target_share 0"
+        )
+    return rated
+
+
 def null_partners(pairs: list[tuple[str, str]], prompts: list[str], seed: int) -> list[int | None]:
     """For each matchup, the matchup whose trait pair its reply is judged on a second time: the design
     null (bench/revealed_prefs/validity.py). Within each prompt the matchups form one seeded cycle (a
@@ -100,10 +177,19 @@ def null_partners(pairs: list[tuple[str, str]], prompts: list[str], seed: int) -
     return partner
 
 
-def design(trait_list: list[str], prompt_ids: list[str], n: int, seed: int, condition: str = "like") -> list[dict]:
-    """The tournament's design, fixed by `seed` before any model runs (SEED_POLICY): per matchup its two
-    traits in the model's order, its prompt, the judge's order, the assigned trait (condition
-    `assigned`) and its null partner's pair and judge order."""
+def design(
+    trait_list: list[str],
+    prompt_ids: list[str],
+    n: int,
+    seed: int,
+    condition: str = "like",
+    targets: list[str] | None = None,
+    share: float = 0.0,
+) -> list[dict]:
+    """The tournament's design, fixed by `seed` (and, for a planned design, its `targets` and `share`)
+    before any model runs (SEED_POLICY): per matchup its two traits in the model's order, its prompt,
+    the judge's order, the assigned trait (condition `assigned`) and its null partner's pair and judge
+    order. Every row of an experiment gets the same one, so its comparisons stay paired."""
     rng = random.Random(seed + 1)
     judge_rng = random.Random(seed + 2)  # the judge's trait order, independent of the model's
     assign_rng = random.Random(seed + 3)
@@ -111,7 +197,7 @@ def design(trait_list: list[str], prompt_ids: list[str], n: int, seed: int, cond
     assign_first = [i % 2 == 0 for i in range(n)]  # balanced: half the assigned traits shown first
     assign_rng.shuffle(assign_first)
     rows = []
-    for i, (a, b) in enumerate(draw_matchups(trait_list, n, seed)):
+    for i, (a, b) in enumerate(draw_planned(trait_list, targets or [], n, share, seed)):
         if i % len(order) == 0:
             rng.shuffle(order)
         row = {"trait_a": a, "trait_b": b, "prompt": prompt_ids[order[i % len(order)]]}
@@ -129,18 +215,26 @@ def design(trait_list: list[str], prompt_ids: list[str], n: int, seed: int, cond
 
 
 def tournament_dataset(
-    n: int, seed: int, condition: str, traits: str | None, prompts: str
+    n: int,
+    seed: int,
+    condition: str,
+    traits: str | None,
+    prompts: str,
+    targets: list[str] | str | None = None,
+    target_share: float = 0.0,
 ) -> tuple[MemoryDataset, dict]:
-    """The samples, plus facts about them for the log (prompt-set hash, trait count)."""
+    """The samples, plus facts about them for the log (prompt-set hash, trait count, the design)."""
     if condition not in CONDITIONS:
         raise CharbenchError(f"condition '{condition}': use one of {', '.join(CONDITIONS)}")
     if n < 1:
         raise CharbenchError("n must be at least 1 matchup")
     trait_list = load_traits(traits)
+    planned = planned_targets(trait_list, targets, target_share)
     prompt_list = load_prompts(prompts, role="eval")
     by_id = {p.id: p for p in prompt_list}
     samples = []
-    for i, row in enumerate(design(trait_list, [p.id for p in prompt_list], n, seed, condition)):
+    rows = design(trait_list, [p.id for p in prompt_list], n, seed, condition, targets=planned, share=target_share)
+    for i, row in enumerate(rows):
         prompt = by_id[row["prompt"]]
         a, b, assigned = row["trait_a"], row["trait_b"], row["assigned"]
         metadata = {
@@ -176,4 +270,7 @@ def tournament_dataset(
         "traits": len(trait_list),
         "traits_hash": hashlib.sha256("\n".join(sorted(trait_list)).encode()).hexdigest()[:12],
         "seed_policy": SEED_POLICY,
+        "design": design_name(planned, target_share),
+        "design_targets": planned,
+        "design_share": target_share if planned else 0.0,
     }

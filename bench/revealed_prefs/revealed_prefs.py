@@ -22,12 +22,18 @@ def revealed_prefs(
     max_tokens: int = 1024,
     design_null: bool = True,
     replicate: int = 0,
+    targets: str | None = None,
+    target_share: float = 0.0,
 ) -> Task:
     """`seed` fixes the design (matchups, prompts, judge orders, null re-pairing) and, with `replicate`
     0, the replies' seeds; `replicate` k > 0 reruns the same design with independent replies (the
     test-retest ceiling of a comparison). `design_null` judges every reply once more on another
-    matchup's traits: the null of this judge on this design (bench/revealed_prefs/validity.py)."""
-    dataset, facts = tournament_dataset(n=n, seed=seed, condition=condition, traits=traits, prompts=prompts)
+    matchup's traits: the null of this judge on this design (bench/revealed_prefs/validity.py).
+    `targets` (comma-separated trait words) with `target_share` > 0 is a planned design: that share of
+    matchups pits a target trait against the whole vocabulary (`dataset.draw_planned`)."""
+    dataset, facts = tournament_dataset(
+        n=n, seed=seed, condition=condition, traits=traits, prompts=prompts, targets=targets, target_share=target_share
+    )
     run_seed = seed if replicate == 0 else row_seed(seed, f"replicate:{replicate}")
     return Task(
         dataset=dataset,

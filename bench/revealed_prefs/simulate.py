@@ -54,11 +54,13 @@ def simulate(
     expression: float = 2.0,
     design_seed: int = 0,
     run_seed: int = 0,
+    targets: list[str] | None = None,
+    share: float = 0.0,
 ) -> pd.DataFrame:
     """One tournament log's verdicts: `trait_a`, `trait_b`, `winner`, `prompt`, `null_a`, `null_b`,
-    `null_winner`. Logs with one `design_seed` share the design; `run_seed` draws the model's choices
-    and the judge's noise."""
-    rows = design(world.traits, world.prompts, n, design_seed)
+    `null_winner`. Logs with one `design_seed` (and `targets`, `share`: a planned design) share the
+    design; `run_seed` draws the model's choices and the judge's noise."""
+    rows = design(world.traits, world.prompts, n, design_seed, targets=targets, share=share)
     t_index = {t: i for i, t in enumerate(world.traits)}
     p_index = {p: j for j, p in enumerate(world.prompts)}
     a = np.array([t_index[r["trait_a"]] for r in rows])
