@@ -86,6 +86,17 @@ def describe_plan(spec: ExperimentSpec, rows: list[Row], exp_dir: Path) -> list[
         f"{len(rows)} rows, {total_tasks} tasks, {total_samples:,} samples, <= {total_tokens:,} generated tokens "
         "by the models under test (judges, user simulators and baselines are extra)"
     )
+    prefs = spec.evals.revealed_prefs
+    if prefs is not None:
+        targets = design_targets(spec)
+        lines.append(
+            f"tournament design (every row): {prefs.n} matchups, "
+            + (
+                f"planned: {prefs.design.share:g} of them on {len(targets)} target traits ({', '.join(targets)})"
+                if prefs.design is not None
+                else "uniform over all trait pairs"
+            )
+        )
     classifier = spec.instruments.classifier
     if classifier is not None:
         if classifier.train is not None:

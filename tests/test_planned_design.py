@@ -134,5 +134,9 @@ def test_an_experiment_declares_one_design_for_every_row():
     assert len(designs) == 1 and next(iter(designs)).startswith("planned: 0.4 of matchups on 8 target traits")
     samples = [[(s.metadata["trait_a"], s.metadata["trait_b"]) for s in t.dataset] for t in tasks]
     assert samples[0] == samples[1] == samples[2]
+    from experiments.runner import describe_plan
+
+    line = "tournament design (every row): 12 matchups, planned: 0.4 of them on 8 target traits (loving, warm,"
+    assert any(x.startswith(line) for x in describe_plan(spec, plan_rows(spec), Path("out")))
     uniform = parse_spec({**spec.model_dump(exclude_none=True), "evals": {"revealed_prefs": {"n": 12}}})
     assert design_targets(uniform) == []
