@@ -18,7 +18,8 @@ at 13,644 matchups, the planned design's matchup count at which its width is as 
 log width against log n, measured at 1,000 to 8,000 matchups, solved for the uniform width; then
 measured again at that count) and that count as a fraction of 13,644. Then the full ranking: Spearman
 of the Bradley-Terry ratings with known true ratings (N(1000, 100^2), no judge: perf/ratings.py's
-setting) at 5,000 matchups, uniform vs planned. No number here is measured on a model.
+setting) at 5,000 matchups, uniform vs planned, and the bound no design can pass (every verdict a coin
+toss, the most information a matchup carries). No number here is measured on a model.
 """
 
 from __future__ import annotations
@@ -118,6 +119,19 @@ def main() -> None:
         union = list(dict.fromkeys(t for name in names for t in personas[name].target_traits))
         rho = spearman_at(5000, union, args.share, traits, args.seeds)
         print(f"| planned, {args.share:g} on {label}'s {len(union)} targets | {rho:.3f} |")
+    print(f"| bound for any design (adaptive rounds included) | {best_case_spearman(5000, traits, args.seeds):.3f} |")
+
+
+def best_case_spearman(n: int, traits: list[str], seeds: int) -> float:
+    """No design beats every matchup being a coin toss (p = 0.5, the most a verdict can tell) with every
+    trait seen equally often: ratings = truth + noise of sd 2 x 173.7 / sqrt(2n / traits)."""
+    se = 2 * ratings.ELO_PER_LOGIT / np.sqrt(2 * n / len(traits))
+    rhos = []
+    for seed in range(seeds):
+        rng = np.random.default_rng(1000 + seed)
+        true = rng.normal(1000, 100, len(traits))
+        rhos.append(spearmanr(true + rng.normal(0, se, len(traits)), true).statistic)
+    return float(np.mean(rhos))
 
 
 if __name__ == "__main__":
