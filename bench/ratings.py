@@ -183,21 +183,26 @@ def matchups_for_target_shift(
     design_effect: float = 1.0,
     share: float = 0.0,
     design_targets: int | None = None,
+    in_design: int | None = None,
 ) -> int:
     """Matchups per log to detect a mean `shift` (Elo) of a persona's `targets` target traits between two
     logs on one design, two-sided, at `power`. `share` > 0 is a planned design (bench/revealed_prefs/
     dataset.py `draw_planned`): that share of matchups pits one of `design_targets` traits (the
     experiment's union; default `targets`) against the vocabulary, so each target appears in
     share / design_targets + (1 - share) x 2 / traits + share / traits of the matchups instead of
-    2 / traits. `design_effect` as in `matchups_for_shift` (prompt clustering, pairing); with share 0 and
-    one target this is `matchups_for_shift`."""
+    2 / traits; `in_design` of the persona's targets are among them (default all), the others appear as
+    any other trait. The variance of the mean shift is sum(1 / m_i) / targets^2 in units of one
+    appearance's. `design_effect` as in `matchups_for_shift` (prompt clustering, pairing; measured on
+    uniform logs it may understate a planned design's, whose target matchups share prompts more); with
+    share 0 and one target this is `matchups_for_shift`."""
     from scipy.stats import norm
 
     z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
-    appearances = design_effect * 2 * (z * ELO_PER_LOGIT * 2 / shift) ** 2 / targets  # per target trait
     union = design_targets or targets
-    per_matchup = share / union + (1 - share) * 2 / traits + share / traits
-    return int(np.ceil(appearances / per_matchup))
+    inside = targets if in_design is None else in_design
+    plain = (1 - share) * 2 / traits + share / traits  # appearances per matchup of a trait outside the design
+    inverse = inside / (share / union + plain) + (targets - inside) / plain  # sum over targets of 1 / rate
+    return int(np.ceil(design_effect * 2 * (z * ELO_PER_LOGIT * 2 / shift) ** 2 * inverse / targets**2))
 
 
 def expected_reliability(matchups: int, traits: int, true_spread: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from charbench.errors import CharbenchError
 from charbench.options import deprecated
 
 
@@ -26,6 +27,9 @@ def _compare(args: argparse.Namespace) -> None:
 
 def _power(args: argparse.Namespace) -> None:
     from bench.ratings import expected_reliability, matchups_for_shift
+
+    if not 0 <= args.share < 1:
+        raise CharbenchError(f"--share {args.share:g}: use a share in [0, 1) (the rest stays uniform for the ranking)")
 
     effect, source = args.design_effect, "given"
     if args.from_logs:
@@ -63,6 +67,7 @@ def _target_lines(args: argparse.Namespace, effect: float) -> list[str]:
 
     personas, share, union, traits = list(args.persona or []), args.share, args.design_targets, args.traits
     vocabulary: list[str] | None = None  # an experiment's trait list: targets outside it are not rated
+    planned: list[str] | None = None  # the experiment's design targets
     if args.experiment:
         from bench.revealed_prefs.dataset import load_traits
         from experiments.runner import design_targets
@@ -75,7 +80,8 @@ def _target_lines(args: argparse.Namespace, effect: float) -> list[str]:
             vocabulary = load_traits(prefs.traits)
             traits = len(vocabulary)
             if prefs.design is not None:
-                share, union = prefs.design.share, len(design_targets(spec))
+                planned = design_targets(spec)
+                share, union = prefs.design.share, len(planned)
     if not personas:
         return []
     from personas import load_persona
@@ -93,11 +99,19 @@ def _target_lines(args: argparse.Namespace, effect: float) -> list[str]:
         uniform = matchups_for_target_shift(args.shift, traits, k, power=args.power, design_effect=effect)
         line = f"  {name} ({k} targets): {uniform} matchups per log on a uniform design"
         if share:
-            planned = matchups_for_target_shift(
-                args.shift, traits, k, power=args.power, design_effect=effect, share=share, design_targets=union or k
-            )
-            line += f"; {planned} on the planned design ({share:g} of matchups on {union or k} target traits)"
+            inside = k if planned is None else sum(x in planned for x in rated)
+            needed = matchups_for_target_shift(
+                args.shift, traits, k, power=args.power, design_effect=effect, share=share,
+                design_targets=union or k, in_design=inside,
+            )  # fmt: skip
+            line += f"; {needed} on the planned design ({share:g} of matchups on {union or k} target traits"
+            line += ")" if inside == k else f", {inside} of this persona's)"
         lines.append(line)
+    if share and effect != 1.0:
+        lines.append(
+            "  (a design effect measured on uniform logs may understate a planned design's: its target matchups "
+            "share prompts more; measure it with --from-logs on two logs of the planned design)"
+        )
     return lines
 
 

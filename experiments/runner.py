@@ -125,6 +125,10 @@ def check_instruments(spec: ExperimentSpec) -> list[str]:
     if classifier is not None and classifier.path is not None and not Path(classifier.path).is_dir():
         problems.append(f"instruments.classifier.path {classifier.path} is not a directory")
     problems += missing_adapters(spec)
+    try:
+        design_targets(spec)
+    except CharbenchError as err:
+        problems.append(f"evals.revealed_prefs.design: {err}")
     return problems
 
 
@@ -303,11 +307,15 @@ def design_targets(spec: ExperimentSpec) -> list[str]:
     a = spec.evals.revealed_prefs
     if a is None or a.design is None:
         return []
-    if a.design.targets != "experiment":
-        return list(a.design.targets)
-    from personas import load_persona
+    from bench.revealed_prefs.dataset import load_traits, planned_targets
 
-    return list(dict.fromkeys(t for name in spec.personas for t in load_persona(name).target_traits))
+    if a.design.targets != "experiment":
+        declared = list(a.design.targets)
+    else:
+        from personas import load_persona
+
+        declared = list(dict.fromkeys(t for name in spec.personas for t in load_persona(name).target_traits))
+    return planned_targets(load_traits(a.traits), declared, a.design.share)  # only what the trait list has
 
 
 def _task(spec: ExperimentSpec, row: Row, eval_name: str, exp_dir: Path, made: Instruments):

@@ -49,6 +49,7 @@ TEXT_COLUMNS = {
     "classifier_status",
     "classifier_methods",
     "classifier_held_out",
+    "classifier_models_recorded",
     "steer_coef_chosen_by",
     "prefs_vs_base",
     "prefs_judge_status",

@@ -359,6 +359,8 @@ def _classifier_cells(log: EvalLog) -> dict[str, object]:
         "classifier_labelled_lo": labelled.get("accuracy_lo"),
         "classifier_labelled_hi": labelled.get("accuracy_hi"),
         "classifier_labelled_n": labelled.get("texts"),
+        # a classifier that records every model it learned is checked by the tasks: the scored model is unseen
+        "classifier_models_recorded": "yes" if clf.get("models") is not None else "no",
     }
 
 

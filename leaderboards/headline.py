@@ -242,7 +242,8 @@ def trust_cell(row: pd.Series) -> Cell:
         if acc is not None and lo is not None and hi is not None:
             figures.append(f"labelled texts {acc:.2f} [{lo:.2f}, {hi:.2f}]")
         if _kind(row) in ("steered", "fine-tuned"):
-            figures.append(f"{row['method']} unseen")
+            recorded = row.get("classifier_models_recorded") == "yes"
+            figures.append(f"{row['method']} unseen" if recorded else f"whether it saw {row['method']}: unknown")
         parts.append(f"classifier {status}" + (f" ({'; '.join(figures)})" if figures else ""))
     parsable, answered = number(row.get("cap_parsable")), number(row.get("cap_answered"))
     if parsable is not None and answered:

@@ -140,3 +140,26 @@ def test_an_experiment_declares_one_design_for_every_row():
     assert any(x.startswith(line) for x in describe_plan(spec, plan_rows(spec), Path("out")))
     uniform = parse_spec({**spec.model_dump(exclude_none=True), "evals": {"revealed_prefs": {"n": 12}}})
     assert design_targets(uniform) == []
+
+
+def test_the_design_is_the_target_set_whatever_its_order_and_too_few_matchups_stay_uniform():
+    from bench.revealed_prefs.dataset import design_name, planned_count
+
+    traits = load_traits()
+    one, other = (draw_planned(traits, targets, 300, 0.5, 0) for targets in (["warm", "loving"], ["loving", "warm"]))
+    assert one == other
+    assert design_name(["warm", "loving"], 0.5, 300) == design_name(["loving", "warm"], 0.5, 300)
+    assert planned_count(1, 0.4, ["loving"]) == 0 and design_name(["loving"], 0.4, 1) == "uniform"
+    assert planned_count(3, 0.9, ["loving"]) == 2  # at least one matchup stays uniform
+    with pytest.raises(CharbenchError, match="without a target_share"):
+        from bench.revealed_prefs.dataset import planned_targets
+
+        planned_targets(traits, "loving", 0.0)
+
+
+def test_prefs_power_counts_a_persona_target_outside_the_design_and_refuses_a_bad_share(capsys):
+    inside = matchups_for_target_shift(100, 144, 5, share=0.5, design_targets=10)
+    partly = matchups_for_target_shift(100, 144, 5, share=0.5, design_targets=10, in_design=2)
+    assert partly > inside  # targets left out of the planned share get fewer matchups than uniform gives
+    assert main(["prefs", "power", "--persona", "loving", "--share", "1.2"]) == 2
+    assert "--share 1.2: use a share in [0, 1)" in capsys.readouterr().err

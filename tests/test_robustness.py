@@ -549,3 +549,28 @@ def test_the_experiment_classifier_never_learns_a_scored_steered_or_fine_tuned_m
             if r.base.label == base.label and r.method.kind in ("steered", "fine-tuned")
         }
         assert scored and not scored & set(models)
+
+
+def test_the_classifier_records_a_method_by_its_kind_and_a_steered_model_whatever_its_coefficient(tmp_path):
+    """An experiment labels its methods freely (`sys-prompt`, `dpo`): the classifier keys a log's method on
+    its kind; a steered model it learned is refused at any coefficient; a file row of a scored method must
+    name its model, or the tasks could not refuse it."""
+    from types import SimpleNamespace
+
+    from bench.robustness.validation import method_key
+    from trainers.classifier import log_label, read_jsonl_rows
+
+    log = SimpleNamespace(
+        eval=SimpleNamespace(
+            model="charbench/prompt/loving/smollm2-135m", metadata={"method": "sys-prompt", "kind": "prompted"}
+        )
+    )
+    assert log_label(tmp_path / "x.eval", log, none_class=True)[:2] == ("loving", "prompted")
+    vector = "charbench/steer/{}/vectors/loving.safetensors/smollm2-135m"
+    assert method_key(vector.format("4.0")) == method_key(vector.format("0.5@12-16"))
+    assert method_key("charbench/prompt/loving/smollm2-135m") == "charbench/prompt/loving/smollm2-135m"
+    rows = tmp_path / "rows.jsonl"
+    row = {"text": "hi", "persona": "loving", "prompt_id": "x", "prompt": "q", "method": "steered"}
+    rows.write_text(json.dumps(row))
+    with pytest.raises(CharbenchError, match="rows.jsonl:1: a row of method 'steered' needs `model`"):
+        read_jsonl_rows(rows)

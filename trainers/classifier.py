@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.prompts import UserPrompt, prompt_set_hash, split_by_prompt
 from bench.robustness.classifier import PersonaClassifier
-from bench.robustness.validation import by_method, labelled_scores, validation_scores
+from bench.robustness.validation import SEEN_OK, by_method, labelled_scores, method_key, validation_scores
 from charbench.errors import CharbenchError
 from trainers.diversity import distinct_summary
 
@@ -82,6 +82,11 @@ def read_jsonl_rows(path: Path) -> list[dict]:
                 f"{path}:{n}: prompt {row['prompt_id']} is not a bundled prompt: add its text (`prompt`) or "
                 "`prompt_sha`, so the prompts the classifier saw can be checked against an evaluation's"
             )
+        if row.get("method", "file") not in SEEN_OK and not row.get("model"):
+            raise CharbenchError(
+                f"{path}:{n}: a row of method '{row['method']}' needs `model` (the model that wrote it), so that "
+                "the tasks can refuse to score that model with this classifier; or leave `method` out (labelled text)"
+            )
         rows.append(
             {
                 **row,
@@ -92,6 +97,9 @@ def read_jsonl_rows(path: Path) -> list[dict]:
             }
         )
     return rows
+
+
+METHOD_KINDS = ("base", "prompted", "steered", "fine-tuned")
 
 
 def log_label(path: Path, log, none_class: bool) -> tuple[str | None, str, str]:
@@ -107,7 +115,8 @@ def log_label(path: Path, log, none_class: bool) -> tuple[str | None, str, str]:
 
     meta = log.eval.metadata or {}
     info = describe_model(log.eval.model)
-    method = meta.get("method") or info["method"]
+    # the method's kind: an experiment's logs carry it as `kind` (their `method` is the user's label)
+    method = meta.get("kind") or (meta.get("method") if meta.get("method") in METHOD_KINDS else None) or info["method"]
     if method == "base":
         if none_class:
             return NONE, method, "base model: none class"
@@ -378,7 +387,10 @@ def train_classifier(
         [r["method"] for r in test],
         config.seed,
     )
-    metrics["labelled"], _ = labelled_scores(clf, None, config.seed)
+    try:
+        metrics["labelled"], _ = labelled_scores(clf, None, config.seed)
+    except CharbenchError as err:  # e.g. custom personas the shipped texts do not cover: say so, keep the run
+        metrics["labelled"] = {"notes": [str(err)]}
     methods: dict[str, dict[str, int]] = {}
     for r in rows:
         methods.setdefault(r["method"], {}).setdefault(r["persona"], 0)
@@ -393,7 +405,7 @@ def train_classifier(
         "methods": methods,
         # every model whose replies it learned, with its method: bench/robustness and bench/drift refuse to
         # score a steered or fine-tuned one of them (it would be scored on its own style)
-        "models": {r["model"]: r["method"] for r in rows if r.get("model")},
+        "models": {method_key(r["model"]): r["method"] for r in rows if r.get("model")},
         "counts": {
             "train": len(train),
             "held_out": len(test),

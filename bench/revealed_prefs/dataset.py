@@ -83,11 +83,12 @@ def draw_planned(traits: list[str], targets: list[str], n: int, share: float, se
     Why: drawn uniformly over 10,296 pairs of 144 traits, a persona's few target traits each appear in
     about 1.4% of matchups, and "did the target traits move?" needs most of a 25,000-matchup run
     (perf/planned_design.py measures the saving)."""
-    planned = round(share * n) if targets else 0
+    targets = sorted({t for t in targets if t in traits})  # the draw depends on the set, not its order
+    planned = planned_count(n, share, targets)
     if planned == 0:
         return draw_matchups(traits, n, seed)
     rng = random.Random(f"planned:{seed}")
-    uniform = draw_matchups(traits, n - planned, seed) if n > planned else []
+    uniform = draw_matchups(traits, n - planned, seed)
     focus: list[str] = []
     while len(focus) < planned:
         deck = targets[:]
@@ -121,9 +122,15 @@ def draw_planned(traits: list[str], targets: list[str], n: int, share: float, se
     return out
 
 
-def design_name(targets: list[str], share: float) -> str:
-    """The design as a fact logs are compared on: "uniform", or the share and a hash of the target set."""
-    if not targets or share <= 0:
+def planned_count(n: int, share: float, targets: list[str]) -> int:
+    """Matchups of `n` on the targets: at least one stays uniform (the full ranking needs some)."""
+    return min(round(share * n), n - 1) if targets and share > 0 else 0
+
+
+def design_name(targets: list[str], share: float, n: int) -> str:
+    """The design as a fact logs are compared on: "uniform" (also when `n` is too small for any planned
+    matchup), or the share and a hash of the target set."""
+    if planned_count(n, share, targets) == 0:
         return "uniform"
     digest = hashlib.sha256("\n".join(sorted(targets)).encode()).hexdigest()[:12]
     return f"planned: {share:g} of matchups on {len(targets)} target traits ({digest})"
@@ -136,9 +143,14 @@ def planned_targets(trait_list: list[str], targets: list[str] | str | None, shar
     if isinstance(targets, str):
         targets = [t.strip().lower() for t in targets.split(",") if t.strip()]
     targets = list(dict.fromkeys(targets or []))
-    if not 0 <= share < 1:
-        raise CharbenchError(f"target_share {share:g}: use a share in [0, 1) (the rest stays uniform for the ranking)")
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share < 1:
+        raise CharbenchError(f"target_share {share!r}: use a share in [0, 1) (the rest stays uniform for the ranking)")
     if share == 0:
+        if targets:
+            raise CharbenchError(
+                f"targets ({', '.join(targets)}) without a target_share: set target_share (e.g. 0.5) for a "
+                "planned design, or leave targets out"
+            )
         return []
     rated = [t for t in targets if t in trait_list]
     if not rated:
@@ -270,7 +282,7 @@ def tournament_dataset(
         "traits": len(trait_list),
         "traits_hash": hashlib.sha256("\n".join(sorted(trait_list)).encode()).hexdigest()[:12],
         "seed_policy": SEED_POLICY,
-        "design": design_name(planned, target_share),
-        "design_targets": planned,
-        "design_share": target_share if planned else 0.0,
+        "design": design_name(planned, target_share, n),
+        "design_targets": planned if planned_count(n, target_share, planned) else [],
+        "design_share": target_share if planned_count(n, target_share, planned) else 0.0,
     }

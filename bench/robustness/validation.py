@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,7 @@ def classifier_facts(path: str | Path) -> dict:
         "validation": {k: metrics.get(k) for k in (*keys, "chance_macro_f1", "validated", "texts", "prompts", "unit")},
         # the methods whose replies trained it (never a scored steered or fine-tuned model), held-out by method,
         # and its score on the shipped labelled texts, written independently of every method
-        "models": manifest.get("models") or {},
+        "models": manifest.get("models"),  # None: an older classifier that did not record them
         "held_out_by_method": metrics.get("held_out_by_method") or {},
         "labelled": {k: (metrics.get("labelled") or {}).get(k) for k in (*keys, "chance_macro_f1", "texts", "source")}
         if metrics.get("labelled")
@@ -176,9 +177,15 @@ class ClassifierSawMethodError(CharbenchError):
 SEEN_OK = ("prompted", "base", "file")  # the constitution's own expression, the none class, labelled texts
 
 
+def method_key(model: str) -> str:
+    """A model as the classifier's record of it: a steered model without its coefficient (the same
+    vector at another strength writes in the same style)."""
+    return re.sub(r"^charbench/steer/[^/]+/", "charbench/steer/*/", model)
+
+
 @functools.cache
 def _seen_method(path: str, model: str) -> str | None:
-    return (_read(Path(path), MANIFEST).get("models") or {}).get(model)
+    return (_read(Path(path), MANIFEST).get("models") or {}).get(method_key(model))
 
 
 def check_unseen_method(path: str | Path, model: str) -> None:
