@@ -274,9 +274,13 @@ def build_leaderboard(
         )
         log_dir = str(root / "logs")
     table, shifts = _build_table(runs, force=force)
-    n_logs = sum(
-        (r.prefs is not None) + (r.robustness is not None) + (r.capabilities is not None) + len(r.coherence)
-        for r in runs.values()
+    n_logs = len(  # distinct logs: a base row's shared tournament serves every persona's table
+        {
+            log.location
+            for r in runs.values()
+            for log in (r.prefs, r.prefs_retest, r.robustness, r.capabilities, r.drift, *r.coherence.values())
+            if log is not None
+        }
     )
     csv_path = Path(csv or results_dir() / "leaderboard.csv")
     md_path = Path(markdown or REPO_ROOT / "leaderboards" / "leaderboard.md")

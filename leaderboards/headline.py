@@ -273,7 +273,7 @@ def trust_cell(row: pd.Series) -> Cell:
         parts.append(f"test-retest {retest:.2f}")
     elif str(row.get("prefs_retest") or "").startswith("none"):
         parts.append("no test-retest run")
-    elif number(row.get("prefs_matchups")) is not None:
+    elif reliability is None and number(row.get("prefs_matchups")) is not None:
         parts.append("reliability n/a (too few matchups)")
     return Cell(text="; ".join(parts))
 
