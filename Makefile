@@ -52,8 +52,10 @@ demo: $(STAMP)
 	$(VENV)/bin/charbench demo --matchups $(DEMO_LIMIT)
 
 # CHARBENCH_REQUIRE_VLLM: the vLLM tests fail instead of skipping when vLLM is missing.
+# PYTEST_ARGS: the 15 slowest tests are listed every run (the suite's budget is 15 minutes).
+PYTEST_ARGS ?= --durations=15
 test: $(STAMP) $(VLLM_STAMP)
-	CHARBENCH_REQUIRE_VLLM=1 $(VENV)/bin/pytest -q tests
+	CHARBENCH_REQUIRE_VLLM=1 $(VENV)/bin/pytest -q $(PYTEST_ARGS) tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
