@@ -167,11 +167,17 @@ def matchups_for_shift(
     `design_effect`: the variance of a shift on the real design over that of independent matchups in
     independent logs (prompt reuse raises it, pairing two logs on one design lowers it), measured by
     `bench.revealed_prefs.validity.design_effect`."""
+    per_trait = _appearances(shift, power, alpha / tests, design_effect)
+    return int(np.ceil(per_trait * traits / 2))  # each matchup plays two traits
+
+
+def _appearances(shift: float, power: float, alpha: float, design_effect: float) -> float:
+    """Appearances one trait needs in each of two logs for its `shift` to be found, two-sided at `alpha`
+    with `power`: the se of a difference is sqrt(2) x `rating_se`."""
     from scipy.stats import norm
 
-    z = norm.ppf(1 - alpha / (2 * tests)) + norm.ppf(power)
-    per_trait = design_effect * 2 * (z * ELO_PER_LOGIT * 2 / shift) ** 2  # se of a difference: sqrt(2) x se
-    return int(np.ceil(per_trait * traits / 2))  # each matchup plays two traits
+    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
+    return design_effect * 2 * (z * ELO_PER_LOGIT * 2 / shift) ** 2
 
 
 def matchups_for_target_shift(
@@ -195,14 +201,11 @@ def matchups_for_target_shift(
     appearance's. `design_effect` as in `matchups_for_shift` (prompt clustering, pairing; measured on
     uniform logs it may understate a planned design's, whose target matchups share prompts more); with
     share 0 and one target this is `matchups_for_shift`."""
-    from scipy.stats import norm
-
-    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
     union = design_targets or targets
     inside = targets if in_design is None else in_design
     plain = (1 - share) * 2 / traits + share / traits  # appearances per matchup of a trait outside the design
     inverse = inside / (share / union + plain) + (targets - inside) / plain  # sum over targets of 1 / rate
-    return int(np.ceil(design_effect * 2 * (z * ELO_PER_LOGIT * 2 / shift) ** 2 * inverse / targets**2))
+    return int(np.ceil(_appearances(shift, power, alpha, design_effect) * inverse / targets**2))
 
 
 def expected_reliability(matchups: int, traits: int, true_spread: float) -> float:
