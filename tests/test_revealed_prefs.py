@@ -112,14 +112,14 @@ def test_end_to_end_on_the_embedded_model_with_offline_judge(tmp_path):
 
 
 def test_the_console_prints_a_short_summary_without_conversion_warnings(tmp_path):
-    """`inspect eval bench/revealed_prefs -T n=36` over the 144 traits: the summary metrics only (per-trait
+    """`inspect eval bench/revealed_prefs -T n=12` over the 144 traits: the summary metrics only (per-trait
     tables live in the samples), and every score value is a number Inspect can convert."""
     import subprocess
     import sys
 
     run = subprocess.run(
         [sys.executable, "-m", "inspect_ai", "eval", "bench/revealed_prefs", "--model", "charbench/smollm2-135m",
-         "-T", "n=36", "-T", "max_tokens=16", "--log-dir", str(tmp_path), "--display", "plain"],
+         "-T", "n=12", "-T", "max_tokens=8", "--log-dir", str(tmp_path), "--display", "plain"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
