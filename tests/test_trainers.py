@@ -121,38 +121,26 @@ def test_filters():
     assert filter_reason("A fine answer!", "stop") is None
 
 
-def test_distill_writes_trl_pairs_and_a_manifest(tmp_path):
-    manifest = distill(
-        DistillConfig(
-            persona="loving",
-            teacher="smollm2-135m",
-            student="smollm2-135m",
-            out=str(tmp_path),
-            repeats=1,
-            limit=3,
-            max_new_tokens=256,
-        )
-    )
+# `charbench train all`'s distillation stage with its test's settings: generated once, shared by the
+# distill test and (copied, so it resumes with nothing to generate) the train-all test
+DISTILL = dict(persona="loving", teacher="smollm2-135m", student="smollm2-135m", repeats=1, limit=3, max_new_tokens=256)
+
+
+@pytest.fixture(scope="module")
+def distilled(tmp_path_factory):
+    out = tmp_path_factory.mktemp("distill")
+    return out, distill(DistillConfig(out=str(out), **DISTILL))
+
+
+def test_distill_writes_trl_pairs_and_a_manifest(distilled):
+    tmp_path, manifest = distilled
     counts = manifest["counts"]
     assert counts["generated"] == 3 and counts["kept"] + sum(counts["dropped_pairs_by_reason"].values()) >= 3
     rows = [json.loads(line) for line in (tmp_path / "pairs.jsonl").read_text().splitlines()]
     assert len(rows) == counts["kept"] and set(rows[0]) == {"prompt", "chosen", "rejected", "prompt_id"}
     assert rows[0]["prompt"][0]["role"] == "user" and rows[0]["chosen"][0]["role"] == "assistant"
     # resumable: a second run generates nothing new and gives the same pairs
-    assert (
-        distill(
-            DistillConfig(
-                persona="loving",
-                teacher="smollm2-135m",
-                student="smollm2-135m",
-                out=str(tmp_path),
-                repeats=1,
-                limit=3,
-                max_new_tokens=256,
-            )
-        )["counts"]
-        == counts
-    )
+    assert distill(DistillConfig(out=str(tmp_path), **DISTILL))["counts"] == counts
 
 
 def test_introspection_data_is_prompt_completion_without_the_constitution(tmp_path):
@@ -265,9 +253,14 @@ def test_empty_dataset_is_one_clear_error_and_no_checkpoint(tiny_llama_dir, tmp_
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
 
 
-def test_train_all_on_the_embedded_model_leaves_a_checkpoint_and_scored_logs(tmp_path, monkeypatch, capsys):
-    """`charbench train all` trains (run_pipeline) and then scores the checkpoint as an experiment of its own."""
+def test_train_all_on_the_embedded_model_leaves_a_checkpoint_and_scored_logs(tmp_path, monkeypatch, capsys, distilled):
+    """`charbench train all` trains (run_pipeline) and then scores the checkpoint as an experiment of its own.
+    Its distillation stage resumes from the shared fixture's (same settings): the stages after it run."""
+    import shutil
+
     import yaml
+
+    shutil.copytree(distilled[0], tmp_path / "ckpt" / "loving-smollm2-135m" / "distill")
 
     from charbench.cli import main
 
