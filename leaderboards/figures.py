@@ -46,12 +46,14 @@ def _order(methods) -> list[str]:
 
 
 def _bars(ax, labels: list[str], values: list, los: list, his: list, colors=None) -> None:
-    """Horizontal bars with interval whiskers; a missing interval draws no whisker, a missing value no bar."""
+    """Horizontal bars with interval whiskers; a missing interval draws no whisker, a missing value no bar.
+    A bias-corrected interval can leave out its own point (few matchups, a lopsided bootstrap): the
+    whisker on that side is then drawn at zero length, the table keeps the interval."""
     ys = range(len(labels))
     vals = [v if v is not None else 0.0 for v in values]
     err = [
-        [v - lo if None not in (v, lo) else 0 for v, lo in zip(values, los)],
-        [hi - v if None not in (v, hi) else 0 for v, hi in zip(values, his)],
+        [max(0.0, v - lo) if None not in (v, lo) else 0 for v, lo in zip(values, los)],
+        [max(0.0, hi - v) if None not in (v, hi) else 0 for v, hi in zip(values, his)],
     ]
     ax.barh(list(ys), vals, xerr=err, color=colors or "tab:blue", capsize=3)
     ax.set_yticks(list(ys), labels)

@@ -459,3 +459,13 @@ def test_each_method_gets_a_one_line_verdict_from_its_figures():
     assert verdict(row) == "took: target traits +177 [+50, +310] Elo"
     row["prefs_reliability_lo"] = -0.1
     assert verdict(row) == "cannot tell: tournament reliability interval reaches 0"
+
+
+def test_a_bar_whose_interval_leaves_out_its_point_still_draws():
+    """Bias-corrected intervals of a few matchups can exclude their own point (a user's small planned
+    tournament did): the figure draws, it does not crash the leaderboard."""
+    from leaderboards.figures import _bars, _pyplot
+
+    fig, ax = _pyplot().subplots()
+    _bars(ax, ["warm", "calm"], [12.0, -5.0], [20.0, -30.0], [40.0, -8.0])
+    assert len(ax.patches) == 2

@@ -134,3 +134,13 @@ def test_bias_corrected_interval_follows_the_bootstrap_not_the_point():
     assert lo[0] > 5
     lo, hi = validity.bc_interval(float(np.median(draws)), draws[None, :])  # no bias: the percentile interval
     assert (lo[0], hi[0]) == pytest.approx(tuple(np.quantile(draws, [0.025, 0.975])))
+
+
+def test_a_reliability_without_an_interval_says_why_instead_of_printing_nan():
+    from bench.revealed_prefs.report import prefs_figures
+
+    m = {"spread": 117, "spread_null": 117, "spread_corrected": 0, "spread_corrected_lo": 0, "spread_corrected_hi": 44}
+    line = prefs_figures(m | {"reliability": 0.37, "reliability_lo": float("nan"), "reliability_hi": float("nan")})
+    assert "nan" not in line and "reliability 0.37 (interval n/a: too few matchups per trait" in line
+    line = prefs_figures(m | {"reliability": 0.37, "reliability_lo": 0.1, "reliability_hi": 0.6})
+    assert "reliability 0.37 [0.10, 0.60]" in line

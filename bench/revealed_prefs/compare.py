@@ -268,7 +268,13 @@ def compare_logs(
     lo, hi = result["spearman_ci"]
     slo, shi = result["spread_change_ci"]
     n_a, n_b = result["matchups"]
-    rel = lambda r: f"{r[0]:.2f} [95% CI {r[1]:.2f}, {r[2]:.2f}]"  # noqa: E731
+    rel = lambda r: (  # noqa: E731
+        "n/a (too few matchups per trait to split)"
+        if r[0] != r[0]
+        else f"{r[0]:.2f} [95% CI {r[1]:.2f}, {r[2]:.2f}]"
+        if r[1] == r[1] and r[2] == r[2]
+        else f"{r[0]:.2f} (interval n/a: too few matchups per trait to resample)"
+    )
     shift = lambda t, r: f"{t} {r.delta:+.0f} [{r.lo:+.0f}, {r.hi:+.0f}]{'*' if r.q < 0.05 else ''}"  # noqa: E731
     basis = "net of the design null" if all(result["design_null"]) else "raw ratings: a log has no design null"
     lines = [f"FORCED COMPARISON: the logs differ in {', '.join(differ)}"] if differ else []

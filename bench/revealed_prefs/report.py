@@ -53,6 +53,8 @@ def prefs_figures(m: dict) -> str:
         )
     if reliability != reliability:
         rel = "reliability n/a (too few matchups per trait to split)"
+    elif m["reliability_lo"] != m["reliability_lo"] or m["reliability_hi"] != m["reliability_hi"]:
+        rel = f"reliability {reliability:.2f} (interval n/a: too few matchups per trait to resample)"
     else:
         rel = f"reliability {reliability:.2f} [{m['reliability_lo']:.2f}, {m['reliability_hi']:.2f}]"
     floor = f"coin-flip floor {m['spread_coinflip']:.0f}, " if "spread_coinflip" in m else ""
