@@ -274,14 +274,8 @@ def build_leaderboard(
         )
         log_dir = str(root / "logs")
     table, shifts = _build_table(runs, force=force)
-    n_logs = len(  # distinct logs: a base row's shared tournament serves every persona's table
-        {
-            log.location
-            for r in runs.values()
-            for log in (r.prefs, r.prefs_retest, r.robustness, r.capabilities, r.drift, *r.coherence.values())
-            if log is not None
-        }
-    )
+    # distinct logs: a base row's shared tournament serves every persona's table
+    n_logs = len({log.location for r in runs.values() for log in r.logs()})
     csv_path = Path(csv or results_dir() / "leaderboard.csv")
     md_path = Path(markdown or REPO_ROOT / "leaderboards" / "leaderboard.md")
     page = Path(html_path or REPO_ROOT / "leaderboards" / "index.html")

@@ -25,6 +25,7 @@ from bench.logs import judges_used, log_metrics
 from bench.models.specs import describe_model
 from charbench.errors import CharbenchError
 from charbench.paths import shown
+from experiments.spec import KINDS
 
 
 @dataclass
@@ -43,8 +44,10 @@ class RunLogs:
     drift: EvalLog | None = None
     coherence: dict[str, EvalLog] = field(default_factory=dict)  # baseline method -> log
 
-
-KINDS = ("base", "prompted", "steered", "fine-tuned")
+    def logs(self) -> list[EvalLog]:
+        """Every log the row has (the base row's shared tournament and capabilities included)."""
+        logs = [self.prefs, self.prefs_retest, self.robustness, self.capabilities, self.drift]
+        return [log for log in [*logs, *self.coherence.values()] if log is not None]
 
 
 def _identity(log: EvalLog, log_dir: str | Path) -> tuple[str, str | None, str, str]:
@@ -130,8 +133,7 @@ def _place(runs: dict, key: tuple[str, str, str], kind: str, log: EvalLog, log_d
 
 def _metadata(run: RunLogs, key: str) -> list:
     """`key` from the run metadata of each of a row's logs that records it."""
-    logs = [run.prefs, run.robustness, run.capabilities, run.drift, *run.coherence.values()]
-    return [(log.eval.metadata or {})[key] for log in logs if log is not None and key in (log.eval.metadata or {})]
+    return [(log.eval.metadata or {})[key] for log in run.logs() if key in (log.eval.metadata or {})]
 
 
 class _FullLogs:

@@ -99,9 +99,6 @@ def read_jsonl_rows(path: Path) -> list[dict]:
     return rows
 
 
-METHOD_KINDS = ("base", "prompted", "steered", "fine-tuned")
-
-
 def log_label(path: Path, log, none_class: bool) -> tuple[str | None, str, str]:
     """(label or None to skip, method, reason) for a log's replies, from the model and the run metadata.
 
@@ -112,11 +109,12 @@ def log_label(path: Path, log, none_class: bool) -> tuple[str | None, str, str]:
     replies are `none`.
     """
     from bench.models.specs import describe_model
+    from experiments.spec import KINDS
 
     meta = log.eval.metadata or {}
     info = describe_model(log.eval.model)
     # the method's kind: an experiment's logs carry it as `kind` (their `method` is the user's label)
-    method = meta.get("kind") or (meta.get("method") if meta.get("method") in METHOD_KINDS else None) or info["method"]
+    method = meta.get("kind") or (meta.get("method") if meta.get("method") in KINDS else None) or info["method"]
     if method == "base":
         if none_class:
             return NONE, method, "base model: none class"
