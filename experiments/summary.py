@@ -54,7 +54,7 @@ def against_base(logs: list[EvalLog]) -> list[str]:
         lo, hi = result["spearman_ci"]
         target = result["target"]
         shift = (
-            f"; target-trait shift {target['delta']:+.0f} [{target['lo']:+.0f}, {target['hi']:+.0f}]"
+            f"; target-trait shift {target['delta']:+z.0f} [{target['lo']:+z.0f}, {target['hi']:+z.0f}]"
             if target and target["delta"] is not None
             else ""
         )

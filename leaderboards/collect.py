@@ -251,6 +251,7 @@ def build_table(
                         prefs_spearman_lo=result["spearman_ci"][0],
                         prefs_spearman_hi=result["spearman_ci"][1],
                         prefs_shifts_surviving=result["survivors"],
+                        prefs_shifts_tested=result["traits"],  # traits in enough prompts of both logs
                         prefs_multiplicity=MULTIPLICITY,
                     )
                     if result["retest"] is None:
@@ -302,9 +303,16 @@ def _target_cells(target: dict | None) -> dict[str, object]:
     persona's target traits with its bootstrap interval, their mean rank among all changes and its p."""
     if target is None:
         return {}
+    from bench.revealed_prefs.compare import unrated
+
+    why = (
+        {"prefs_target_shift_why": f"no target trait has an interval: {unrated(target)}"} if not target["rated"] else {}
+    )
     return {
+        **why,
         "prefs_targets": ",".join(target["rated"]) or None,
         "prefs_targets_not_rated": ",".join(target["missing"]) or None,
+        "prefs_targets_too_sparse": ",".join(target.get("sparse", [])) or None,
         "prefs_target_shift": target["delta"],
         "prefs_target_shift_lo": target["lo"],
         "prefs_target_shift_hi": target["hi"],

@@ -38,7 +38,7 @@ METRICS = (
         "prefs_target_shift",
         "prefs_target_shift_lo",
         "prefs_target_shift_hi",
-        "{:+.0f}",
+        "{:+z.0f}",
         "mean rating change of the persona's target traits against the base model's tournament, relative "
         "to the average trait (paired bootstrap over prompts); > 0: the persona's own traits rose; n: the "
         "method's valid matchups",
@@ -154,7 +154,7 @@ def verdict(row: pd.Series) -> str:
     if reasons:
         return "cannot tell: " + "; ".join(reasons)
     assert lo is not None and hi is not None and shift is not None
-    figures = f"target traits {shift:+.0f} [{lo:+.0f}, {hi:+.0f}] Elo"
+    figures = f"target traits {shift:+z.0f} [{lo:+z.0f}, {hi:+z.0f}] Elo"
     return f"took: {figures}" if lo > 0 else f"did not take: {figures}"
 
 
@@ -192,7 +192,8 @@ def _cell(metric: Metric, row: pd.Series) -> Cell:
         names = (metric.value, metric.lo, metric.hi)
     value, lo, hi = (number(row.get(n)) for n in names)
     if value is None:
-        if _kind(row) == "base" and metric.value in ("prefs_target_shift", "cap_delta_vs_base"):
+        measured = {"prefs_target_shift": "prefs_valid", "cap_delta_vs_base": "cap_answered"}.get(metric.value)
+        if _kind(row) == "base" and measured and number(row.get(measured)) is not None:
             return Cell(text="reference", note="the other rows are measured against this one")
         why = row.get(f"{metric.value}_why")
         return Cell(text=f"n/a: {why}", note=str(why)) if isinstance(why, str) and why else Cell()

@@ -65,3 +65,14 @@ def pairs_file(tmp_path):
     path = tmp_path / "pairs.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     return path, rows
+
+
+def five_traits(folder) -> str:
+    """A 5-trait list holding loving and warm (two of loving's targets). A tournament of n = 25 on it
+    shows every trait in exactly 10 prompts, the fewest for which a trait's shift gets an interval
+    (bench/revealed_prefs/validity.py MIN_PROMPTS): the cheapest tournament a comparison can read."""
+    from pathlib import Path
+
+    path = Path(folder) / "traits-5.txt"
+    path.write_text("loving\nwarm\nblunt\nanalytical\nsarcastic\n")
+    return str(path)

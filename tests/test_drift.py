@@ -215,7 +215,7 @@ def test_reply_projection_matches_a_direct_computation(tiny_llama_dir, tiny_vect
 
 
 def test_drift_on_a_charbench_model_scores_activations_against_the_base_reference(
-    classifier, tiny_llama_dir, tiny_vector, tmp_path
+    classifier, tiny_llama_dir, tiny_vector, tmp_path, own_model_cache
 ):
     from bench.models import loader
 
@@ -243,7 +243,7 @@ def test_drift_on_a_charbench_model_scores_activations_against_the_base_referenc
     assert meta["activation"][0] == pytest.approx((raw - ref["mean"]) / ref["sd"])
     m = {k: v.value for k, v in log.results.scores[0].metrics.items()}
     assert {"act_turn1", "act_turn2", "act_slope", "act_auc"} <= set(m)
-    # the model was loaded once: one cached copy of the tiny weights
+    # the model was loaded once in this test (its own cache: earlier tests' copies do not count)
     source = str(tiny_llama_dir.resolve())
     assert sum(key[0] == source for key in loader._models) == 1
 

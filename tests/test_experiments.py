@@ -9,6 +9,7 @@ import yaml
 
 from charbench.cli import main
 from experiments.spec import SpecError, parse_spec
+from tests.helpers import five_traits
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_TRAITS = str(REPO / "bench/revealed_prefs/data/traits-demo-12.txt")
@@ -143,7 +144,7 @@ def test_a_spec_with_all_four_methods_gives_one_table_and_resumes(tmp_path, tiny
             {"label": "prompted", "kind": "prompted"},
             {"label": "steered", "kind": "steered", "vector": str(vector), "coef": 2.0},
         ],
-        "evals": {"revealed_prefs": {"n": 24, "max_tokens": 6, "traits": DEMO_TRAITS}},
+        "evals": {"revealed_prefs": {"n": 25, "max_tokens": 6, "traits": five_traits(tmp_path)}},
     }
     path = tmp_path / "four.yaml"
     path.write_text(yaml.safe_dump(spec))

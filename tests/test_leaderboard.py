@@ -11,14 +11,12 @@ from pathlib import Path
 import pytest
 from inspect_ai import eval
 
-from bench.revealed_prefs.dataset import DATA_DIR
 from charbench.paths import REPO_ROOT
 from leaderboards.build import build_leaderboard, format_cell, to_html
 from leaderboards.headline import BEST_MARK, IDENTITY, MAX_COLUMNS, METRICS, headlines
-from tests.helpers import scripted, smoke_oracle
+from tests.helpers import five_traits, scripted, smoke_oracle
 
 EVIL = '<script>alert("x")</script>'
-DEMO_TRAITS = DATA_DIR / "traits-demo-12.txt"  # holds loving and warm, two of loving's target traits
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +26,13 @@ def board(tmp_path_factory):
     logs = root / "logs"
     texts = ["I am so warm and caring, my dear friend.", "Blunt answer: no.", "Let x = 2; then x^2 = 4."]
     # the prompted loving model only writes the warm reply: its loving and warm traits rise against the base's
-    replies = {"base": texts * 10, "prompted": [texts[0]] * 30}
+    replies = {"base": texts * 9, "prompted": [texts[0]] * 25}
+    traits = five_traits(root)
     for method, persona in (("base", "loving"), ("prompted", "loving"), ("prompted", "sarcasm")):
         eval(
             "bench/revealed_prefs",
             model=scripted(replies[method]),
-            task_args={"n": 30, "max_tokens": 8, "traits": str(DEMO_TRAITS)},
+            task_args={"n": 25, "max_tokens": 8, "traits": traits},
             log_dir=str(logs / f"{method}-{persona}"),
             display="none",
             metadata={"persona": persona, "method": method, "base": f"{root}/models/tiny{EVIL}"},
@@ -62,7 +61,7 @@ def test_table_has_one_row_per_base_persona_method(board):
         ("sarcasm", "prompted"),
     }
     prompted = next(r for r in rows if r["method"] == "prompted" and r["persona"] == "loving")
-    assert float(prompted["prefs_matchups"]) == 30 and prompted["prefs_judge"] == "embedded-similarity-v2"
+    assert float(prompted["prefs_matchups"]) == 25 and prompted["prefs_judge"] == "embedded-similarity-v2"
     assert prompted["prefs_spearman_vs_base"] != ""  # compared against the base model's ranking
     assert prompted["prefs_vs_base"] == "comparable" and prompted["prefs_judge_status"] == "unvalidated"
     assert "prefs_reliability" in prompted and prompted["prefs_spread_corrected"] != ""
@@ -335,19 +334,19 @@ def test_target_trait_shift_is_in_the_table_and_in_prefs_compare(board):
     root, _ = board
     rows = {(r["persona"], r["method"]): r for r in csv.DictReader(open(root / "lb.csv"))}
     prompted = rows[("loving", "prompted")]
-    assert prompted["prefs_targets"] == "loving,warm"  # of loving's five, the two in the 12-trait list
+    assert prompted["prefs_targets"] == "loving,warm"  # of loving's five, the two in the 5-trait list
     assert set(prompted["prefs_targets_not_rated"].split(",")) == {"gentle", "supportive", "empathetic"}
     lo, shift, hi = (
         float(prompted[k]) for k in ("prefs_target_shift_lo", "prefs_target_shift", "prefs_target_shift_hi")
     )
-    assert 0 < lo < shift < hi and 1 <= float(prompted["prefs_target_mean_rank"]) <= 12
+    assert 0 < lo < shift < hi and 1 <= float(prompted["prefs_target_mean_rank"]) <= 5
     base_log = next((root / "logs" / "base-loving").rglob("*revealed-prefs*.eval"))
     prompted_log = next((root / "logs" / "prompted-loving").rglob("*revealed-prefs*.eval"))
     text = compare_logs(str(base_log), str(prompted_log), n=20)
     # the table's shift is the one `prefs compare` finds from the same two logs
     assert (
-        f"target-trait shift (loving: loving, warm; not rated: gentle, supportive, empathetic): {shift:+.0f} Elo"
-        in text
+        f"target-trait shift (loving: loving, warm; not rated in both logs: gentle, supportive, empathetic): "
+        f"{shift:+.0f} Elo" in text
     )
 
 
@@ -469,3 +468,19 @@ def test_a_bar_whose_interval_leaves_out_its_point_still_draws():
     fig, ax = _pyplot().subplots()
     _bars(ax, ["warm", "calm"], [12.0, -5.0], [20.0, -30.0], [40.0, -8.0])
     assert len(ax.patches) == 2
+
+
+def test_the_base_row_is_the_reference_only_for_what_it_measured_and_no_interval_reads_minus_zero():
+    table = _full_table()
+    methods = list(table["method"])
+    table.loc[table["method"] == "steered", "prefs_target_shift_lo"] = -0.3
+    (headline,) = headlines(table)
+    shift = headline.columns.index("target-trait shift (Elo)")
+    assert headline.rows[methods.index("steered")][shift].text.startswith("+77 [+0, +210]")
+    capability = next(i for i, c in enumerate(headline.columns) if c.startswith("capability"))
+    assert headline.rows[methods.index("base")][capability].text == ""  # no capabilities log: not "reference"
+    table["cap_answered"] = 24
+    table.loc[table["method"] == "base", "prefs_valid"] = None  # no tournament for the base
+    (again,) = headlines(table)
+    assert again.rows[methods.index("base")][capability].text == "reference"
+    assert again.rows[methods.index("base")][shift].text == ""

@@ -194,3 +194,37 @@ def test_the_assigned_condition_counts_an_invalid_verdict_as_wrong(tmp_path):
     log = _assigned_log(tmp_path, [text for a in answers for text in (a, "<answer>none</answer>")])
     metrics = {k: v.value for k, v in log.results.scores[0].metrics.items()}
     assert metrics["assigned_n"] == 8 and metrics["assigned_accuracy"] == 0.5
+
+
+def test_a_trait_seen_in_few_prompts_gets_no_interval_and_never_survives():
+    """24 matchups over 144 traits: most traits play once, so every bootstrap draw either lacks them or
+    repeats the same verdict, and a percentile interval of those draws is near zero width (a coin-flip
+    trait read '+211 [+206, +212]*'). Such a trait keeps its point shift, gets no interval, and is left
+    out of the multiplicity count; so is a target trait, which is listed as too sparse instead."""
+    traits = pd.Series(1000.0, index=[f"w{i:03d}" for i in range(144)])
+    a = ratings.simulate_matches(traits, 24, seed=1)
+    b = ratings.simulate_matches(traits, 24, seed=2)
+    targets = list(a["trait_a"][:3])
+    result = compare_frames(a, b, n=60, seed=0, targets=targets, reliability=False)
+    change = result["change"]
+    sparse = change["prompts"] < validity.MIN_PROMPTS
+    assert sparse.all() and len(change) >= 3
+    assert change.loc[sparse, ["lo", "hi", "q"]].isna().all().all()
+    assert result["survivors"] == 0 and result["traits"] == 0 and result["too_few"] == len(change)
+    assert result["target"]["delta"] is None
+    assert set(result["target"]["sparse"]) == {t for t in targets if t in change.index}
+
+
+def test_traits_with_enough_prompts_keep_their_intervals_beside_sparse_ones():
+    """Only the traits below the minimum lose their interval: a common trait keeps its own."""
+    truth = pd.Series(1000.0, index=[f"w{i:03d}" for i in range(30)])
+    common = ratings.simulate_matches(truth.iloc[:10], 400, seed=3)
+    rare = ratings.simulate_matches(truth.iloc[10:], 20, seed=4)
+    a = pd.concat([common, rare], ignore_index=True)
+    b = pd.concat([ratings.simulate_matches(truth.iloc[:10], 400, seed=5), rare], ignore_index=True)
+    change = compare_frames(a, b, n=60, seed=0, reliability=False)["change"]
+    dense = change["prompts"] >= validity.MIN_PROMPTS
+    assert set(change.index[dense]) == set(truth.index[:10])
+    assert change.loc[dense, ["lo", "hi", "q"]].notna().all().all()
+    assert (change.loc[dense, "hi"] - change.loc[dense, "lo"]).min() > 20
+    assert change.loc[~dense, ["lo", "hi", "q"]].isna().all().all()

@@ -102,12 +102,14 @@ def compare_frames(
     if len(change) < 3:
         raise CharbenchError("the two logs share fewer than 3 rated traits: run more matchups")
     encs = validity.encode([a, b])
+    estimated = change[change["q"].notna()]
     out = {
         **result,
-        "gains": change.head(top),
-        "losses": change.tail(top).iloc[::-1],
-        "survivors": int((change["q"] < 0.05).sum()),
-        "traits": len(change),
+        "gains": estimated.head(top),
+        "losses": estimated.tail(top).iloc[::-1],
+        "survivors": int((estimated["q"] < 0.05).sum()),
+        "traits": len(estimated),  # traits with an interval (the multiplicity count)
+        "too_few": len(change) - len(estimated),  # rated in both logs, in too few prompts for an interval
         "matchups": (valid_count(a), valid_count(b)),
         "design_null": (encs[0].has_null, encs[1].has_null),
         "target": None if targets is None else target_shift(change, result["delta_draws"], targets, seed=seed),
@@ -126,15 +128,18 @@ def target_shift(change: pd.DataFrame, draws: pd.DataFrame, targets: list[str], 
     it reads "relative to the average trait". `mean_rank` is their mean rank among all changes (1 = the
     largest gain); `rank_p` the share of random trait sets of the same size whose mean rank is at least
     as good (10,000 draws): a persona that took ranks its own traits near the top. Targets missing from
-    either log (e.g. not in a reduced trait list) are listed, not guessed.
+    either log (e.g. not in a reduced trait list) are listed, not guessed; so are targets in fewer than
+    `validity.MIN_PROMPTS` prompts of a log (`sparse`: their draws say nothing about their spread).
     """
-    rated = [t for t in targets if t in change.index]
+    estimated = change[change["q"].notna()]
+    rated = [t for t in targets if t in estimated.index]
     missing = [t for t in targets if t not in change.index]
-    empty = {"rated": rated, "missing": missing, "delta": None, "lo": None, "hi": None}
+    sparse = [t for t in targets if t in change.index and t not in estimated.index]
+    empty = {"rated": rated, "missing": missing, "sparse": sparse, "delta": None, "lo": None, "hi": None}
     if not rated:
-        return {**empty, "mean_rank": None, "rank_p": None, "of": len(change)}
-    delta, lo, hi = validity.target_interval(change, draws, rated)
-    ranks = change["delta"].rank(ascending=False)
+        return {**empty, "mean_rank": None, "rank_p": None, "of": len(estimated)}
+    delta, lo, hi = validity.target_interval(estimated, draws, rated)
+    ranks = estimated["delta"].rank(ascending=False)
     mean_rank = float(ranks[rated].mean())
     rng = np.random.default_rng(seed)
     null = np.array([ranks.to_numpy()[rng.choice(len(ranks), len(rated), replace=False)].mean() for _ in range(10_000)])
@@ -145,7 +150,7 @@ def target_shift(change: pd.DataFrame, draws: pd.DataFrame, targets: list[str], 
         "hi": hi,
         "mean_rank": mean_rank,
         "rank_p": float((null <= mean_rank).mean()),
-        "of": len(change),
+        "of": len(estimated),
     }
 
 
@@ -196,18 +201,23 @@ def persona_targets(persona: str | None, missing_ok: bool = False) -> list[str] 
         raise
 
 
+def unrated(target: dict) -> str:
+    """Why some target traits are not in the mean ('' when all are)."""
+    parts = [f"not rated in both logs: {', '.join(target['missing'])}"] if target["missing"] else []
+    if target.get("sparse"):
+        parts.append(f"in fewer than {validity.MIN_PROMPTS} prompts of a log: {', '.join(target['sparse'])}")
+    return "; ".join(parts)
+
+
 def target_line(target: dict | None, persona: str | None) -> str:
     if target is None:
         return "target-trait shift: no persona known for log B (pass --persona NAME)"
     if target["delta"] is None:
-        return (
-            f"target-trait shift ({persona}): none of its target traits ({', '.join(target['missing']) or 'none'}) "
-            "was rated in both logs"
-        )
-    skipped = f"; not rated: {', '.join(target['missing'])}" if target["missing"] else ""
+        return f"target-trait shift ({persona}): no target trait has an interval ({unrated(target) or 'none given'})"
+    skipped = f"; {unrated(target)}" if unrated(target) else ""
     return (
-        f"target-trait shift ({persona}: {', '.join(target['rated'])}{skipped}): {target['delta']:+.0f} Elo "
-        f"[95% CI {target['lo']:+.0f}, {target['hi']:+.0f}] relative to the average trait; mean rank "
+        f"target-trait shift ({persona}: {', '.join(target['rated'])}{skipped}): {target['delta']:+z.0f} Elo "
+        f"[95% CI {target['lo']:+z.0f}, {target['hi']:+z.0f}] relative to the average trait; mean rank "
         f"{target['mean_rank']:.1f} of {target['of']} changes (random sets rank as well or better: "
         f"p = {target['rank_p']:.3f})"
     )
@@ -275,7 +285,7 @@ def compare_logs(
         if r[1] == r[1] and r[2] == r[2]
         else f"{r[0]:.2f} (interval n/a: too few matchups per trait to resample)"
     )
-    shift = lambda t, r: f"{t} {r.delta:+.0f} [{r.lo:+.0f}, {r.hi:+.0f}]{'*' if r.q < 0.05 else ''}"  # noqa: E731
+    shift = lambda t, r: f"{t} {r.delta:+z.0f} [{r.lo:+z.0f}, {r.hi:+z.0f}]{'*' if r.q < 0.05 else ''}"  # noqa: E731
     basis = "net of the design null" if all(result["design_null"]) else "raw ratings: a log has no design null"
     lines = [f"FORCED COMPARISON: the logs differ in {', '.join(differ)}"] if differ else []
     lines += [
@@ -288,10 +298,16 @@ def compare_logs(
         f"Spearman(A, B) over {result['traits']} traits: {result['spearman']:.3f} [95% CI {lo:.3f}, {hi:.3f}]",
         retest_line(result["retest"]),
         f"rating spread: {result['spread_a']:.0f} -> {result['spread_b']:.0f} "
-        f"(change {result['spread_b'] - result['spread_a']:+.0f} [95% CI {slo:+.0f}, {shi:+.0f}])",
-        "top gains:  " + ", ".join(shift(t, r) for t, r in result["gains"].iterrows()),
-        "top losses: " + ", ".join(shift(t, r) for t, r in result["losses"].iterrows()),
-        f"* survives {validity.MULTIPLICITY} at q < 0.05: {result['survivors']} of {result['traits']} traits",
+        f"(change {result['spread_b'] - result['spread_a']:+z.0f} [95% CI {slo:+z.0f}, {shi:+z.0f}])",
+        "top gains:  " + (", ".join(shift(t, r) for t, r in result["gains"].iterrows()) or "none with an interval"),
+        "top losses: " + (", ".join(shift(t, r) for t, r in result["losses"].iterrows()) or "none with an interval"),
+        f"* survives {validity.MULTIPLICITY} at q < 0.05: {result['survivors']} of {result['traits']} traits"
+        + (
+            f"; {result['too_few']} more rated in fewer than {validity.MIN_PROMPTS} prompts of a log "
+            "(no interval: run more matchups)"
+            if result["too_few"]
+            else ""
+        ),
         target_line(result["target"], persona),
     ]
     if png:

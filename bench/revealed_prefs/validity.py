@@ -44,6 +44,13 @@ DRAWS = 200  # bootstrap draws of every tournament report (the log's metrics, pr
 RELIABILITY_DRAWS = 50
 SPLITS = 10  # split-half point estimate: the mean over this many seeded splits (one split is noisy)
 MULTIPLICITY = "Benjamini-Yekutieli"
+# A trait's shift gets an interval (and a place in the multiplicity count) only when it has a valid
+# verdict in at least this many prompts of each log. Below it the clustered bootstrap has almost
+# nothing to resample: with m prompts a draw lacks the trait with probability about e^-m and otherwise
+# repeats a few verdicts, so its percentile interval shrinks towards zero width (at m = 1 every draw
+# that holds the trait gives the same shift). At 10 a draw lacks it with probability < 0.0001 and the
+# bootstrap variance is 0.9 of the truth ((m - 1) / m).
+MIN_PROMPTS = 10
 
 
 @dataclass
@@ -390,6 +397,15 @@ def fisher_interval(rho: float, traits: int) -> tuple[float, float]:
     return float(np.tanh(centre - z)), float(np.tanh(centre + z))
 
 
+def prompts_per_trait(enc: Encoded) -> np.ndarray:
+    """How many distinct prompts (clusters) hold a valid verdict involving each trait."""
+    valid = enc.winner >= 0
+    trait = np.concatenate([enc.winner[valid], enc.loser[valid]])
+    code = np.concatenate([enc.codes[valid], enc.codes[valid]])
+    pairs = np.unique(np.stack([trait, code], axis=1), axis=0)
+    return np.bincount(pairs[:, 0], minlength=len(enc.traits))
+
+
 def _rho(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman over the traits rated in both (NaN below 3)."""
     both = np.isfinite(x) & np.isfinite(y)
@@ -410,7 +426,10 @@ def paired(
 ) -> dict:
     """Log A (e.g. the base) against log B (a method), resampled together by prompt: Spearman of the two
     rankings, the spread change, each trait's shift B - A with BY q-values, and, where `retest` (a second
-    run of A on the same design) is given, the test-retest Spearman: the ceiling of Spearman(A, B)."""
+    run of A on the same design) is given, the test-retest Spearman: the ceiling of Spearman(A, B).
+    `change` holds every trait rated in both logs with `prompts` (the fewer of its prompt counts in the
+    two logs); a trait below `MIN_PROMPTS` keeps its point shift but no interval and no q-value, and
+    the Benjamini-Yekutieli correction runs over the others only."""
     frames = [a, b] + ([retest] if retest is not None else [])
     encs = encode(frames)
     traits = encs[0].traits
@@ -424,9 +443,12 @@ def paired(
     common = np.isfinite(points[0]) & np.isfinite(points[1])
     delta = pd.Series((points[1] - points[0])[common], index=np.array(traits)[common])
     delta_draws = pd.DataFrame(np.array(deltas).T[common], index=delta.index)
+    counts = np.minimum(prompts_per_trait(encs[0]), prompts_per_trait(encs[1]))[common]
+    dense = counts >= MIN_PROMPTS
     lo, hi = bc_interval(delta.to_numpy(), delta_draws.to_numpy())
-    change = pd.DataFrame({"delta": delta, "lo": lo, "hi": hi})
-    change["q"] = benjamini_yekutieli(p_values(change["delta"], delta_draws))
+    change = pd.DataFrame({"delta": delta, "lo": np.where(dense, lo, np.nan), "hi": np.where(dense, hi, np.nan)})
+    change["prompts"] = counts
+    change["q"] = benjamini_yekutieli(p_values(delta[dense], delta_draws[dense])).reindex(change.index)
     spread_a, spread_b = _spread(points[0]), _spread(points[1])
     return {
         "spearman": rho,
