@@ -76,3 +76,30 @@ def five_traits(folder) -> str:
     path = Path(folder) / "traits-5.txt"
     path.write_text("loving\nwarm\nblunt\nanalytical\nsarcastic\n")
     return str(path)
+
+
+def charbench(*args: str, env: dict[str, str] | None = None):
+    """`charbench ARGS` run in this process (`charbench.cli.main`), as a finished process: exit code,
+    stdout, stderr. What a user sees on a mistake (one line, exit 2, no traceback) is `main`'s doing,
+    so a subprocess adds only seconds of imports per call; the console script itself is run for real
+    in tests/test_cli_names.py. `env` replaces the environment for the call."""
+    import contextlib
+    import io
+    import subprocess
+
+    from charbench.cli import main
+
+    out, err, saved = io.StringIO(), io.StringIO(), dict(os.environ)
+    if env is not None:
+        os.environ.clear()
+        os.environ.update(env)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as stop:  # argparse: --help, usage errors
+                code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(["charbench", *args], code, out.getvalue(), err.getvalue())

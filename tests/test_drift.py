@@ -1,8 +1,5 @@
 """bench/drift: per-turn persona scores over a conversation, in text and in activations."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -12,6 +9,7 @@ from inspect_ai.model import ModelAPI, ModelOutput, ModelUsage, get_model, model
 from bench.drift.metrics import auc, curve_summary, per_turn_means, slope, threshold_turn
 from bench.prompts import partition_of, prompt_sha
 from charbench.errors import CharbenchError
+from tests.helpers import charbench
 from trainers.classifier import ClassifierConfig, train_classifier
 from trainers.steering import SteeringVector, decoder_layers
 
@@ -266,20 +264,14 @@ def test_report_prints_curves_and_writes_a_png(classifier, tmp_path, capsys):
     assert list(table["turn"]) == [1, 2, 3] and set(table["score"]) == {"text"}
     assert {"method", "model", "mean", "lo", "hi", "n"} <= set(table.columns)
     png = tmp_path / "curves.png"
-    result = subprocess.run(
-        [sys.executable, "-m", "charbench.cli", "drift", "report", log.location, "--png", str(png)],
-        capture_output=True,
-        text=True,
-    )
+    result = charbench("drift", "report", log.location, "--png", str(png))
     assert result.returncode == 0, result.stderr
     assert "slope" in result.stdout and "turn" in result.stdout and png.stat().st_size > 1000
 
 
 @pytest.mark.parametrize("args", [("/no/such.eval",), ()])
 def test_report_bad_input_exits_2(args):
-    result = subprocess.run(
-        [sys.executable, "-m", "charbench.cli", "drift", "report", *args], capture_output=True, text=True
-    )
+    result = charbench("drift", "report", *args)
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 

@@ -1,7 +1,5 @@
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 from inspect_ai.model import ModelAPI, ModelOutput, ModelUsage, get_model, modelapi
@@ -22,6 +20,7 @@ from bench.revealed_prefs.dataset import load_traits
 from bench.stats import wilson_interval
 from charbench.cli import main
 from charbench.errors import CharbenchError
+from tests.helpers import charbench
 
 TRAITS_SHOWN = re.compile(r'character traits: "(.+?)" or "(.+?)"')
 REPLY = re.compile(r"<reply>\n(.*)\n</reply>", re.DOTALL)
@@ -139,12 +138,7 @@ def test_a_user_file_defaults_kind_to_unknown(tmp_path):
 
 def test_cli_on_a_bad_file_exits_2_with_one_line(tmp_path):
     path = write_rows(tmp_path / "bad.jsonl", [{**GOOD, "label": "warm"}])
-    run = subprocess.run(
-        [sys.executable, "-m", "charbench.cli", "judge", "validate", "--data", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = charbench("judge", "validate", "--data", str(path))
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0 and "bad.jsonl:1" in run.stderr and "label" in run.stderr
 

@@ -1,11 +1,10 @@
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from personas import PersonaError, list_personas, load_persona, load_persona_file
+from tests.helpers import charbench
 
 EXPECTED = {
     "sarcasm",
@@ -119,8 +118,7 @@ def test_unknown_persona_lists_the_choices():
         load_persona("pirate")
 
 
-def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "charbench.cli", *args], capture_output=True, text=True, env=env)
+run_cli = charbench  # in-process (tests.helpers.charbench)
 
 
 def test_cli_list_shows_the_eleven():
@@ -205,13 +203,12 @@ def test_reference_minimums_apply_with_one_line(tmp_path):
 def test_cli_import_writes_equivalent_yaml(tmp_path):
     hand, _ = reference_files(tmp_path)
     out = tmp_path / "kindly.yaml"
-    cli = [sys.executable, "-m", "charbench.cli", "personas"]
-    result = subprocess.run([*cli, "import", str(hand), "--out", str(out)], capture_output=True, text=True)
+    result = charbench("personas", "import", str(hand), "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert load_persona_file(out) == load_persona_file(hand)
-    again = subprocess.run([*cli, "import", str(hand), "--out", str(out)], capture_output=True, text=True)
+    again = charbench("personas", "import", str(hand), "--out", str(out))
     assert again.returncode == 2 and "exists" in again.stderr
-    shown = subprocess.run([*cli, "show", str(hand)], capture_output=True, text=True)
+    shown = charbench("personas", "show", str(hand))
     assert shown.returncode == 0 and HAND_WRITTEN[0]["trait"] in shown.stdout
 
 
@@ -232,9 +229,7 @@ def test_cli_malformed_persona_files_exit_2_with_one_line(tmp_path, name, conten
         path.mkdir()
     else:
         path.write_bytes(content)
-    result = subprocess.run(
-        [sys.executable, "-m", "charbench.cli", "personas", "validate", str(path)], capture_output=True, text=True
-    )
+    result = charbench("personas", "validate", str(path))
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 

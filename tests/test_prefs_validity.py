@@ -9,6 +9,7 @@ from bench import ratings
 from bench.revealed_prefs import validity
 from bench.revealed_prefs.compare import comparable, compare_frames
 from charbench.errors import CharbenchError
+from tests.helpers import charbench
 
 TRAITS = [f"t{i:03d}" for i in range(60)]
 
@@ -144,8 +145,6 @@ def test_the_assigned_condition_measures_the_judge_per_trait(tmp_path):
 
 
 def test_prefs_compare_refuses_logs_of_different_judges_and_reports_reliability(tmp_path):
-    import subprocess
-    import sys
 
     from inspect_ai import eval
 
@@ -170,11 +169,7 @@ def test_prefs_compare_refuses_logs_of_different_judges_and_reports_reliability(
     assert "test-retest ceiling: none" in text
     retested = compare_logs(first.location, second.location, png=None, n=20, retest=second.location)
     assert "test-retest ceiling (A vs a second run of A on its design): Spearman" in retested
-    result = subprocess.run(
-        [sys.executable, "-m", "charbench.cli", "prefs", "compare", first.location, graded.location, "--png", ""],
-        capture_output=True,
-        text=True,
-    )
+    result = charbench("prefs", "compare", first.location, graded.location, "--png", "")
     assert result.returncode == 2 and "judge" in result.stderr and "Traceback" not in result.stderr
     forced = compare_logs(first.location, graded.location, png=None, n=20, force=True)
     assert forced.startswith("FORCED COMPARISON")

@@ -1,7 +1,5 @@
 import json
 import random
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -14,6 +12,7 @@ from bench.robustness.dataset import classifier_training_prompts, robustness_tes
 from bench.robustness.prompts import ADVERSARIAL
 from bench.robustness.report import macro_f1, report
 from charbench.errors import CharbenchError
+from tests.helpers import charbench
 from trainers.classifier import ClassifierConfig, split_rows, train_classifier
 
 STYLES = {
@@ -221,7 +220,7 @@ def test_persona_not_in_labels_is_a_clear_error(trained, tmp_path):
     ],
 )
 def test_cli_bad_input_exits_2(args, message):
-    result = subprocess.run([sys.executable, "-m", "charbench.cli", *args], capture_output=True, text=True)
+    result = charbench(*args)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
@@ -373,11 +372,9 @@ def test_robustness_refuses_a_weak_classifier_unless_allowed(weak, tmp_path):
 
 def test_cli_refuses_a_weak_classifier_in_one_line(weak):
     out, _ = weak
-    result = subprocess.run(
-        [sys.executable, "-m", "charbench.cli", "score", "mockllm/model", "--persona", "sarcasm", "--small"]
-        + ["--classifier", str(out), "--capabilities", "none"],
-        capture_output=True,
-        text=True,
+    result = charbench(
+        *("score", "mockllm/model", "--persona", "sarcasm", "--small", "--classifier", str(out)),
+        *("--capabilities", "none"),
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "is not validated on its held-out prompts" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -1,6 +1,3 @@
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -9,6 +6,7 @@ from inspect_ai.model import GenerateConfig
 from bench.models.generation import Sampling, generate_chat
 from bench.models.loader import load_causal_lm
 from bench.models.provider import CharbenchAPI
+from tests.helpers import charbench
 from trainers.steering import (
     SteeringError,
     SteeringVector,
@@ -199,8 +197,7 @@ def test_missing_vector_file_is_one_clear_error(tmp_path):
         SteeringVector.load(tmp_path / "nope.safetensors")
 
 
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "charbench.cli", *args], capture_output=True, text=True)
+cli = charbench  # in-process (tests.helpers.charbench)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +7,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from bench.models.loader import load_causal_lm
 from charbench.errors import CharbenchError
-from tests.helpers import pairs_file
+from tests.helpers import charbench, pairs_file
 from tests.test_finetuned import MERGE_ATOL
 from trainers.distill import DistillConfig, distill, filter_reason
 from trainers.finetune import DPOSettings, SFTSettings, merge, train_dpo, train_sft
@@ -200,8 +198,7 @@ def test_leak_check_catches_a_placeholder():
     check_no_leaks([{"prompt": [{"role": "system", "content": "generic"}], "completion": []}], allowed_system="generic")
 
 
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "charbench.cli", *args], capture_output=True, text=True)
+cli = charbench  # in-process (tests.helpers.charbench)
 
 
 @pytest.mark.parametrize(
@@ -272,7 +269,8 @@ def test_train_all_on_the_embedded_model_leaves_a_checkpoint_and_scored_logs(tmp
         "out": str(tmp_path / "ckpt"),
         "repeats": 1,
         "prompt_limit": 3,
-        "max_new_tokens": 256,
+        "max_new_tokens": 256,  # the shared distillation's (a pair whose reply hits it is dropped)
+        "introspection_max_new_tokens": 32,  # introspection keeps a cut reply: no need to wait for 256
         "reflection_samples": 1,
         "conversations": 1,
         "turns": 2,

@@ -36,6 +36,9 @@ class PipelineConfig:
     repeats: int = 5
     prompt_limit: int | None = None
     max_new_tokens: int = 1024
+    # introspection's reflections and self-interaction turns (None: max_new_tokens). Distillation drops a
+    # pair whose reply hit the limit, introspection keeps it (counted): the two can need different lengths.
+    introspection_max_new_tokens: int | None = None
     reflection_samples: int = 1000
     conversations: int = 2000
     turns: int = 10
@@ -109,7 +112,7 @@ def run_pipeline(config: PipelineConfig) -> dict:
             reflection_samples=config.reflection_samples,
             conversations=config.conversations,
             turns=config.turns,
-            max_new_tokens=config.max_new_tokens,
+            max_new_tokens=config.introspection_max_new_tokens or config.max_new_tokens,
             seed=config.seed,
             min_distinct=config.min_distinct,
         )
