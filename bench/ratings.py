@@ -70,17 +70,57 @@ def elo_averaged(
     return _table(traits, total / orders, winners, losers)
 
 
-def _bt_params(n: int, winners: np.ndarray, losers: np.ndarray, prior: float) -> np.ndarray:
-    import choix
+def ilsr(counts: np.ndarray, alpha: float, initial: np.ndarray | None = None, max_iter: int = 100) -> np.ndarray:
+    """choix's `ilsr_pairwise_dense` (iterative Luce spectral ranking, `alpha` pseudo-comparisons per
+    pair), for a stack of comparison matrices at once: `counts[d, i, j]` is how often i beat j in fit d;
+    returns centred log-strengths, one row per fit, equal to choix's to rounding (tests/test_ratings.py).
 
+    Written here because choix fits one matrix per call: a report refits its ratings on 200 bootstrap
+    draws, and one batched linear solve per iteration replaces 200 Python-level fits (10x faster at 20
+    traits, the same at 144, where the solve itself dominates). Convergence is choix's: the L1 change of
+    successive centred iterates at most 1e-8 per item, checked per fit."""
+    fits, k, _ = counts.shape
+    start = np.zeros((fits, k)) if initial is None else initial - initial.mean(axis=1, keepdims=True)
+    weights = np.exp(start) * (k / np.exp(start).sum(axis=1, keepdims=True))
+    params, previous = np.zeros((fits, k)), None
+    active, diagonal = np.arange(fits), np.arange(k)
+    transposed = counts.transpose(0, 2, 1)
+    for _ in range(max_iter):
+        w = weights[active]
+        # the LSR chain's generator: rate i -> j is alpha + wins of j over i / (w_i + w_j)
+        chain = alpha + transposed[active] / (w[:, None, :] + w[:, :, None])
+        chain[:, diagonal, diagonal] = 0.0
+        chain[:, diagonal, diagonal] = -chain.sum(axis=2)
+        # its stationary distribution: pi G = 0 with the last equation replaced by sum(pi) = 1
+        system = chain.transpose(0, 2, 1).copy()
+        system[:, -1, :] = 1.0
+        target = np.zeros((len(active), k, 1))
+        target[:, -1, 0] = 1.0
+        new = np.log(np.linalg.solve(system, target)[..., 0])
+        new -= new.mean(axis=1, keepdims=True)
+        done = (
+            np.zeros(len(active), dtype=bool)
+            if previous is None
+            else np.abs(previous[active] - new).sum(axis=1) <= 1e-8 * k
+        )
+        params[active] = new
+        previous = params.copy()
+        weights[active] = np.exp(new) * (k / np.exp(new).sum(axis=1, keepdims=True))
+        active = active[~done]
+        if not len(active):
+            return params
+    raise RuntimeError(f"Bradley-Terry (ILSR) did not converge in {max_iter} iterations")
+
+
+def _bt_params(n: int, winners: np.ndarray, losers: np.ndarray, prior: float) -> np.ndarray:
     counts = np.zeros((n, n))
     np.add.at(counts, (winners, losers), 1.0)
-    params = choix.ilsr_pairwise_dense(counts, alpha=prior)
-    return 1000.0 + ELO_SCALE * (params - params.mean())
+    params = ilsr(counts[None], alpha=prior)[0]
+    return 1000.0 + ELO_SCALE * params
 
 
 def bradley_terry(matches: pd.DataFrame, prior: float = BT_PRIOR) -> pd.DataFrame:
-    """Maximum-likelihood Bradley-Terry (choix's iterative LSR), on the Elo scale with mean 1000."""
+    """Maximum-likelihood Bradley-Terry (iterative LSR, `ilsr`), on the Elo scale with mean 1000."""
     traits, winners, losers = _encode(matches)
     return _table(traits, _bt_params(len(traits), winners, losers, prior), winners, losers)
 

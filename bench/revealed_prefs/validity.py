@@ -134,22 +134,38 @@ def fit(
     times (default once); NaN for a trait that no valid weighted verdict involves. `start` (ratings of
     the same traits, e.g. the point fit) warm-starts the iteration: a bootstrap refit converges in a
     third of the iterations, to the same optimum."""
+    return fit_many(enc, None if weights is None else np.asarray(weights, dtype=float)[None], null, start)[0]
+
+
+def fit_many(
+    enc: Encoded, weights: np.ndarray | None = None, null: bool = False, start: np.ndarray | None = None
+) -> np.ndarray:
+    """`fit` for many row weightings at once (`weights`: fits x rows, e.g. every bootstrap draw), one
+    batched solve (`ratings.ilsr`); returns fits x traits."""
     winner = enc.null_winner if null else enc.winner
     loser = enc.null_loser if null else enc.loser
     assert winner is not None and loser is not None
-    w = np.ones(len(winner)) if weights is None else weights
-    keep = (winner >= 0) & (w > 0)
+    w = np.ones((1, len(winner))) if weights is None else np.atleast_2d(weights)
     k = len(enc.traits)
-    counts = np.bincount(winner[keep] * k + loser[keep], weights=w[keep], minlength=k * k).reshape(k, k)
-    present = (counts.sum(axis=0) + counts.sum(axis=1)) > 0
-    out = np.full(k, np.nan)
-    if not present.any():
-        return out
-    import choix
+    valid = winner >= 0
+    cell = winner[valid] * k + loser[valid]
+    # counts[d] = bincount(cell, weights=w[d]) for every draw d, as one sparse product
+    from scipy.sparse import csr_matrix
 
-    initial = None if start is None else np.nan_to_num((start - 1000.0) / ratings.ELO_SCALE)
-    params = ratings.ELO_SCALE * choix.ilsr_pairwise_dense(counts, alpha=ratings.BT_PRIOR, initial_params=initial)
-    out[present] = params[present] - params[present].mean() + 1000.0
+    onehot = csr_matrix((np.ones(len(cell)), (cell, np.arange(len(cell)))), shape=(k * k, len(cell)))
+    counts = np.asarray((onehot @ w[:, valid].T).T).reshape(len(w), k, k)
+    present = (counts.sum(axis=1) + counts.sum(axis=2)) > 0
+    out = np.full((len(w), k), np.nan)
+    fitted = present.any(axis=1)
+    if not fitted.any():
+        return out
+    initial = None
+    if start is not None:
+        initial = np.broadcast_to(np.nan_to_num((start - 1000.0) / ratings.ELO_SCALE), (int(fitted.sum()), k))
+    params = ratings.ELO_SCALE * ratings.ilsr(counts[fitted], alpha=ratings.BT_PRIOR, initial=initial)
+    shown = present[fitted]
+    centre = np.nanmean(np.where(shown, params, np.nan), axis=1, keepdims=True)
+    out[fitted] = np.where(shown, params - centre + 1000.0, np.nan)
     return out
 
 
@@ -328,11 +344,9 @@ def log_figures(frame: pd.DataFrame, n: int = DRAWS, seed: int = 0) -> dict:
     (enc,) = encode([frame])
     point = fit(enc)
     null_point = fit(enc, null=True) if enc.has_null else np.full(len(enc.traits), np.nan)
-    draws, null_draws = [], []
-    for (picked,) in resample([enc], n, seed):
-        draws.append(fit(enc, picked, start=point))
-        if enc.has_null:
-            null_draws.append(fit(enc, picked, null=True, start=null_point))
+    picked = np.array([rows for (rows,) in resample([enc], n, seed)])
+    draws = fit_many(enc, picked, start=point)
+    null_draws = fit_many(enc, picked, null=True, start=null_point) if enc.has_null else np.empty((0, 0))
     draws_m = np.array(draws).T  # traits x draws
     lo, hi = bc_interval(point, draws_m)
     present = np.isfinite(point)
@@ -356,7 +370,7 @@ def log_figures(frame: pd.DataFrame, n: int = DRAWS, seed: int = 0) -> dict:
         # the raw spread carries every rating's noise (a resample's refit more of it, so its bootstrap sits
         # well above the point): no interval of its own; the corrected spread takes the null's out of both
         null_spread = _spread(null_point)
-        out |= {"null_spread": null_spread, **_net_spread(point - null_point, np.array(draws) - np.array(null_draws))}
+        out |= {"null_spread": null_spread, **_net_spread(point - null_point, draws - null_draws)}
     out["reliability"] = reliability(enc, seed=seed)
     out["reliability_basis"] = "net of the design null" if enc.has_null else "raw ratings (no design null in the log)"
     out["coinflip"] = coinflip_spread(frame[["trait_a", "trait_b"]], seed=seed)
@@ -435,11 +449,10 @@ def paired(
     traits = encs[0].traits
     points = [fit(e) for e in encs]
     rho, rho_retest = _rho(points[0], points[1]), _rho(points[0], points[2]) if retest is not None else None
-    spread_changes, deltas = [], []
-    for picked in resample(encs[:2], n, seed):
-        fits = [fit(e, rows, start=p) for e, rows, p in zip(encs, picked, points)]
-        spread_changes.append(_spread(fits[1]) - _spread(fits[0]))
-        deltas.append(fits[1] - fits[0])
+    picked = list(resample(encs[:2], n, seed))
+    fits_a, fits_b = (fit_many(encs[i], np.array([p[i] for p in picked]), start=points[i]) for i in (0, 1))
+    spread_changes = [_spread(b) - _spread(a) for a, b in zip(fits_a, fits_b)]
+    deltas = fits_b - fits_a
     common = np.isfinite(points[0]) & np.isfinite(points[1])
     delta = pd.Series((points[1] - points[0])[common], index=np.array(traits)[common])
     delta_draws = pd.DataFrame(np.array(deltas).T[common], index=delta.index)
