@@ -115,20 +115,39 @@ def describe_plan(spec: ExperimentSpec, rows: list[Row], exp_dir: Path) -> list[
     return lines
 
 
-def check_instruments(spec: ExperimentSpec) -> list[str]:
+def check_instruments(spec: ExperimentSpec, rows: list[Row] | None = None, exp_dir: Path | None = None) -> list[str]:
     """Problems that would stop the run after generation was spent, found before anything runs."""
     problems = []
     classifier = spec.instruments.classifier
     message = classifier_check(spec)
     if message and classifier is not None and not classifier.allow_weak:
         problems.append(message)
-    if classifier is not None and classifier.path is not None and not Path(classifier.path).is_dir():
-        problems.append(f"instruments.classifier.path {classifier.path} is not a directory")
+    if classifier is not None and classifier.path is not None:
+        if not Path(classifier.path).is_dir():
+            problems.append(f"instruments.classifier.path {classifier.path} is not a directory")
+        elif rows is not None and exp_dir is not None:
+            problems += classifier_saw(classifier.path, rows, exp_dir)
     problems += missing_adapters(spec)
     try:
         design_targets(spec)
     except CharbenchError as err:
         problems.append(f"evals.revealed_prefs.design: {err}")
+    return problems
+
+
+def classifier_saw(path: str, rows: list[Row], exp_dir: Path) -> list[str]:
+    """A given classifier that learned a steered or fine-tuned row's own replies (the scorers refuse it
+    too, but only after the row's replies were generated)."""
+    from bench.robustness.validation import ClassifierSawMethodError, check_unseen_method
+
+    problems = []
+    for row in rows:
+        if row.method.kind not in ("steered", "fine-tuned") or not {"robustness", "drift"} & set(row.evals):
+            continue
+        try:  # the classifier's record ignores a steering coefficient: any stands in for the calibrated one
+            check_unseen_method(path, row_model(row, exp_dir, coef=1.0))
+        except ClassifierSawMethodError as err:
+            problems.append(f"instruments.classifier.path: {err}")
     return problems
 
 
@@ -402,7 +421,7 @@ def run_experiment(
     if shard:
         k, n = parse_shard(shard)
         rows = rows[k - 1 :: n]
-    problems = check_instruments(spec)
+    problems = check_instruments(spec, rows, exp_dir)
     if dry_run:
         for line in describe_plan(spec, rows, exp_dir):
             print(line)

@@ -79,6 +79,32 @@ def test_dry_run_says_when_the_classifier_cannot_validate(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_given_classifier_that_learned_a_scored_method_is_refused_before_any_compute(tmp_path, capsys):
+    """`instruments.classifier.path` naming a classifier trained on a fine-tuned row's own replies: the
+    dry run says WILL NOT RUN and the real run exits 2 before generating (the scorers would refuse it
+    only after every reply of the row was paid for)."""
+    adapter = tmp_path / "adapters" / "loving"
+    adapter.mkdir(parents=True)
+    seen = tmp_path / "clf"
+    seen.mkdir()
+    (seen / "manifest.json").write_text(json.dumps({"models": {f"charbench/ft/{adapter}": "fine-tuned"}}))
+    spec = minimal(
+        personas=["loving"],
+        methods=[{"label": "base", "kind": "base"}, {"label": "dpo", "kind": "fine-tuned", "adapter": str(adapter)}],
+        evals={"robustness": {"n": 2}},
+        instruments={"classifier": {"path": str(seen), "allow_weak": True}},
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["run", str(path), "--dry-run", "--log-dir", str(tmp_path / "out")]) == 0
+    assert "WILL NOT RUN: instruments.classifier.path: classifier" in capsys.readouterr().out
+    assert main(["run", str(path), "--log-dir", str(tmp_path / "out")]) == 2
+    assert "own replies" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    (seen / "manifest.json").write_text(json.dumps({"models": {}}))  # a classifier that never saw it: planned
+    assert main(["run", str(path), "--dry-run", "--log-dir", str(tmp_path / "out2")]) == 0
+    assert "own replies" not in capsys.readouterr().out
+
+
 def test_the_default_classifier_size_validates(capsys):
     from experiments.plan import classifier_check
 

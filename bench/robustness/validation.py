@@ -184,7 +184,9 @@ def method_key(model: str) -> str:
 
 
 @functools.cache
-def _seen_method(path: str, model: str) -> str | None:
+def _seen_method(path: str, model: str, stamp: int) -> str | None:
+    """Cached per manifest version (`stamp`: its modification time), so a classifier retrained in
+    place is read again."""
     return (_read(Path(path), MANIFEST).get("models") or {}).get(method_key(model))
 
 
@@ -192,7 +194,9 @@ def check_unseen_method(path: str | Path, model: str) -> None:
     """Refuse to score a steered or fine-tuned model whose own replies trained the classifier: it would
     be recognised by its style, not its persona. Checked by the scorers (they know the model under test
     on every path, `inspect eval` included)."""
-    method = _seen_method(str(Path(path).resolve()), model)
+    manifest = Path(path).resolve() / MANIFEST
+    stamp = manifest.stat().st_mtime_ns if manifest.is_file() else -1
+    method = _seen_method(str(manifest.parent), model, stamp)
     if method is not None and method not in SEEN_OK:
         raise ClassifierSawMethodError(
             f"classifier {path} was trained on {model}'s own replies ({method}): it cannot score that method; "
