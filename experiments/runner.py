@@ -447,6 +447,11 @@ def run_experiment(
     tasks = build_tasks(spec, rows, exp_dir, made)
     warn_checkpoint_overlap(tasks)
     logs = run_tasks(tasks, exp_dir / "logs", max_tasks, display)
+    from bench.models.vllm_engine import Engine
+
+    # generation is over: stop an in-process vLLM engine now, not at interpreter exit (where vLLM
+    # force-kills its engine-core process and prints a warning after the run's summary)
+    Engine.shutdown()
     write_rows_manifest(exp_dir, logs, shard)
     return {"dir": exp_dir, "logs": logs, "rows": rows}
 

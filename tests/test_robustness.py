@@ -87,6 +87,19 @@ def test_too_few_held_out_prompts_are_never_validated():
     )
 
 
+def test_a_classifier_that_gives_one_label_to_everything_is_never_validated():
+    """Found running the smoke spec: a classifier that called all 26 held-out replies "loving" read
+    "validated" (macro-F1 0.33 [0.33, 0.33] against a permutation chance of 0.33333333333333326: a
+    constant prediction's macro-F1 does not change under permuted truth, so its interval equals chance
+    and rounding decided). It carries no information: not validated, and the reason says so."""
+    from bench.robustness.validation import validation_scores
+
+    truth = ["loving", "none"] * 13
+    scores = validation_scores(truth, ["loving"] * 26, [f"p{i // 2}" for i in range(26)], ["loving", "none"])
+    assert scores["macro_f1_lo"] == pytest.approx(scores["chance_macro_f1"])
+    assert scores["validated"] is False and "one label" in scores["validation"]
+
+
 def test_validation_has_clustered_intervals_chance_and_a_confusion_matrix(trained):
     out, metrics = trained
     assert metrics["validated"] is True and metrics["unit"] == "prompt"

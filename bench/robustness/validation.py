@@ -61,9 +61,15 @@ def validation_scores(
     macro = macro_f1_codes(t, p, k)
     lo, hi, _ = percentile_interval(draws)
     prompts = len(set(clusters))
+    # a classifier that gives one label to every text carries no information; its macro-F1 is unchanged
+    # by permuting the truth, so its interval sits exactly on chance and float rounding would decide
+    one_label = len(set(p[p >= 0].tolist())) < 2
+    clears = lo > chance + 1e-9 and not one_label
     if prompts < MIN_HELD_OUT_PROMPTS:
         reason = f"only {prompts} held-out prompts (at least {MIN_HELD_OUT_PROMPTS} are needed for an interval)"
-    elif lo <= chance:
+    elif one_label:
+        reason = "it gives one label to every held-out text"
+    elif not clears:
         reason = "macro-F1 interval does not clear chance"
     else:
         reason = "macro-F1 interval above chance"
@@ -83,7 +89,7 @@ def validation_scores(
         "macro_f1_hi": hi,
         "chance_accuracy": float(np.bincount(t, minlength=k).max() / len(t)),
         "chance_macro_f1": chance,
-        "validated": bool(lo > chance and prompts >= MIN_HELD_OUT_PROMPTS),
+        "validated": bool(clears and prompts >= MIN_HELD_OUT_PROMPTS),
         "validation": reason,
         "labels": labels,
         "confusion_matrix": confusion.tolist(),
