@@ -115,7 +115,7 @@ def describe_plan(spec: ExperimentSpec, rows: list[Row], exp_dir: Path) -> list[
     return lines
 
 
-def check_instruments(spec: ExperimentSpec, rows: list[Row] | None = None, exp_dir: Path | None = None) -> list[str]:
+def check_instruments(spec: ExperimentSpec, rows: list[Row], exp_dir: Path) -> list[str]:
     """Problems that would stop the run after generation was spent, found before anything runs."""
     problems = []
     classifier = spec.instruments.classifier
@@ -125,7 +125,7 @@ def check_instruments(spec: ExperimentSpec, rows: list[Row] | None = None, exp_d
     if classifier is not None and classifier.path is not None:
         if not Path(classifier.path).is_dir():
             problems.append(f"instruments.classifier.path {classifier.path} is not a directory")
-        elif rows is not None and exp_dir is not None:
+        else:
             problems += classifier_saw(classifier.path, rows, exp_dir)
     problems += missing_adapters(spec)
     try:

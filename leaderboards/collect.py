@@ -312,7 +312,7 @@ def _target_cells(target: dict | None) -> dict[str, object]:
         **why,
         "prefs_targets": ",".join(target["rated"]) or None,
         "prefs_targets_not_rated": ",".join(target["missing"]) or None,
-        "prefs_targets_too_sparse": ",".join(target.get("sparse", [])) or None,
+        "prefs_targets_too_sparse": ",".join(target["sparse"]) or None,
         "prefs_target_shift": target["delta"],
         "prefs_target_shift_lo": target["lo"],
         "prefs_target_shift_hi": target["hi"],

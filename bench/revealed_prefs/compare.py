@@ -102,7 +102,7 @@ def compare_frames(
     if len(change) < 3:
         raise CharbenchError("the two logs share fewer than 3 rated traits: run more matchups")
     encs = validity.encode([a, b])
-    estimated = change[change["q"].notna()]
+    estimated = validity.with_interval(change)
     out = {
         **result,
         "gains": estimated.head(top),
@@ -131,7 +131,7 @@ def target_shift(change: pd.DataFrame, draws: pd.DataFrame, targets: list[str], 
     either log (e.g. not in a reduced trait list) are listed, not guessed; so are targets in fewer than
     `validity.MIN_PROMPTS` prompts of a log (`sparse`: their draws say nothing about their spread).
     """
-    estimated = change[change["q"].notna()]
+    estimated = validity.with_interval(change)
     rated = [t for t in targets if t in estimated.index]
     missing = [t for t in targets if t not in change.index]
     sparse = [t for t in targets if t in change.index and t not in estimated.index]
@@ -204,7 +204,7 @@ def persona_targets(persona: str | None, missing_ok: bool = False) -> list[str] 
 def unrated(target: dict) -> str:
     """Why some target traits are not in the mean ('' when all are)."""
     parts = [f"not rated in both logs: {', '.join(target['missing'])}"] if target["missing"] else []
-    if target.get("sparse"):
+    if target["sparse"]:
         parts.append(f"in fewer than {validity.MIN_PROMPTS} prompts of a log: {', '.join(target['sparse'])}")
     return "; ".join(parts)
 
@@ -214,7 +214,8 @@ def target_line(target: dict | None, persona: str | None) -> str:
         return "target-trait shift: no persona known for log B (pass --persona NAME)"
     if target["delta"] is None:
         return f"target-trait shift ({persona}): no target trait has an interval ({unrated(target) or 'none given'})"
-    skipped = f"; {unrated(target)}" if unrated(target) else ""
+    reasons = unrated(target)
+    skipped = f"; {reasons}" if reasons else ""
     return (
         f"target-trait shift ({persona}: {', '.join(target['rated'])}{skipped}): {target['delta']:+z.0f} Elo "
         f"[95% CI {target['lo']:+z.0f}, {target['hi']:+z.0f}] relative to the average trait; mean rank "

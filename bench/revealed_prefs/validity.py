@@ -480,6 +480,11 @@ def paired(
     }
 
 
+def with_interval(change: pd.DataFrame) -> pd.DataFrame:
+    """The traits of `paired`'s `change` that got an interval (in `MIN_PROMPTS` prompts of both logs)."""
+    return change[change["prompts"] >= MIN_PROMPTS]
+
+
 def _shares_prompts(x: Encoded, y: Encoded) -> bool:
     return bool(set(x.by_prompt) & set(y.by_prompt))
 
