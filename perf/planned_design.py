@@ -19,7 +19,12 @@ log width against log n, measured at 1,000 to 8,000 matchups, solved for the uni
 measured again at that count) and that count as a fraction of 13,644. Then the full ranking: Spearman
 of the Bradley-Terry ratings with known true ratings (N(1000, 100^2), no judge: perf/ratings.py's
 setting) at 5,000 matchups, uniform vs planned, and the bound no design can pass (every verdict a coin
-toss, the most information a matchup carries). No number here is measured on a model.
+toss, the most information a matchup carries). Last, the same kind of bound for the target-trait shift:
+with every verdict a coin toss and no prompt clusters, the Bradley-Terry Fisher information says what
+fraction of the uniform design's matchups the planned design needs, and the best design an experiment's
+rows can share (any mix of target-target, target-other and other-other pairs, each kind spread evenly:
+the design serves every persona's targets alike). Rounds chosen from the pooled uncertainty are such a
+design too, so they cannot beat it. No number here is measured on a model.
 """
 
 from __future__ import annotations
@@ -120,6 +125,53 @@ def main() -> None:
         rho = spearman_at(5000, union, args.share, traits, args.seeds)
         print(f"| planned, {args.share:g} on {label}'s {len(union)} targets | {rho:.3f} |")
     print(f"| bound for any design (adaptive rounds included) | {best_case_spearman(5000, traits, args.seeds):.3f} |")
+    print()
+    print(f"target-trait shift of {MEASURED}, matchups as a fraction of the uniform design's for the same width,")
+    print("every verdict a coin toss, no prompt clusters (Fisher information):")
+    mix = "its mix: target-target, target-other, other-other"
+    print(f"| experiment | targets | planned, {args.share:g} | best shared design | {mix} |")
+    print("|---|---|---|---|---|")
+    for label, names in EXPERIMENTS.items():
+        union = list(dict.fromkeys(t for name in names for t in personas[name].target_traits))
+        planned, best, mix = information_ratios(traits, union, targets, args.share)
+        print(f"| {label} | {len(union)} | {planned:.2f} | {best:.2f} | {', '.join(f'{f:.2f}' for f in mix)} |")
+
+
+def target_variance(traits: list[str], union: list[str], measured: list[str], mix) -> float:
+    """Variance of the measured persona's mean target rating (centred on all traits) per matchup, when a
+    fraction `mix` = (target-target, target-other, other-other) of matchups falls on each kind of pair,
+    spread evenly within the kind, and every verdict carries a coin toss's information (1/4 logit^-2)."""
+    is_target = np.isin(traits, union)
+    kinds = (
+        np.outer(is_target, is_target),
+        np.outer(is_target, ~is_target) | np.outer(~is_target, is_target),
+        np.outer(~is_target, ~is_target),
+    )
+    weight = np.zeros((len(traits), len(traits)))
+    for pairs, share in zip(kinds, mix, strict=True):
+        pairs = pairs & ~np.eye(len(traits), dtype=bool)
+        if share > 0:
+            weight[pairs] += share / pairs.sum() * 0.25 * 2  # each unordered pair appears twice in the matrix
+    if mix[1] == 0:  # targets never meet the others: their mean against the rest cannot be estimated
+        return np.inf
+    information = np.diag(weight.sum(1)) - weight
+    contrast = np.isin(traits, measured) / len(measured) - 1 / len(traits)
+    return float(contrast @ np.linalg.pinv(information) @ contrast)
+
+
+def information_ratios(traits: list[str], union: list[str], measured: list[str], share: float, step: float = 0.025):
+    """(planned / uniform, best / uniform, best mix): matchups needed relative to the uniform design."""
+    k, t = len(traits), len(union)
+    pairs = k * (k - 1) / 2
+    uniform = (t * (t - 1) / 2 / pairs, t * (k - t) / pairs, (k - t) * (k - t - 1) / 2 / pairs)
+    # draw_planned: a planned matchup is a target against any other trait of the vocabulary
+    planned = tuple((1 - share) * u + share * p for u, p in zip(uniform, ((t - 1) / (k - 1), (k - t) / (k - 1), 0)))
+    grid = np.arange(0, 1 + step / 2, step)
+    mixes = [(a, b, max(0.0, 1 - a - b)) for a in grid for b in grid if a + b <= 1 + 1e-9]
+    variances = [target_variance(traits, union, measured, mix) for mix in mixes]
+    best = int(np.argmin(variances))
+    base = target_variance(traits, union, measured, uniform)
+    return target_variance(traits, union, measured, planned) / base, variances[best] / base, mixes[best]
 
 
 def best_case_spearman(n: int, traits: list[str], seeds: int) -> float:

@@ -44,8 +44,8 @@ def engine_starts(monkeypatch):
     and every reply is a canned one. Returns the dtypes of the starts, in order."""
     starts = []
 
-    def start(self, source, dtype, lora, eager, seed, max_len, tensor_parallel):
-        self.source, self.dtype, self.lora, self.eager = source, dtype, lora, eager
+    def start(self, source, dtype, lora_rank, eager, seed, max_len, tensor_parallel):
+        self.source, self.dtype, self.lora_rank, self.eager = source, dtype, lora_rank, eager
         self.max_model_len, self.tensor_parallel_size = max_len, tensor_parallel
         starts.append(dtype)
 

@@ -36,7 +36,9 @@ CPU_ENGINE = {
 # Observed building the committed example (experiments/README.md) on a 2-core native-bf16 CPU: vLLM's
 # CPU backend served a batch of 36 LoRA-adapter requests at 3 generated tokens/s, where the transformers
 # engine (fp32, batched) runs the same model at about 60 (bench/models/README.md, Reproducibility:
-# 1,027 tokens in 15 s).
+# 1,027 tokens in 15 s). That engine padded the rank-16 adapter to rank 64; sized to the adapter
+# (`vllm_engine.lora_rank`), 16 prompts x 16 tokens through a rank-8 adapter took 5.4 s on vLLM and 4.5 s
+# on transformers (same CPU, one script): transformers stays the CPU's LoRA engine.
 CPU_LORA = "CPU: LoRA adapters run on transformers (vLLM's CPU LoRA path served 3 tokens/s in the example run)"
 
 
