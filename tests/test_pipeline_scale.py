@@ -4,6 +4,7 @@ engines and stages are fakes, token counts come from the embedded model's tokeni
 
 import gc
 import json
+import logging
 import os
 import weakref
 from types import SimpleNamespace
@@ -160,8 +161,14 @@ def test_on_a_cpu_the_engine_core_runs_in_process_and_leaves_torch_as_it_found_i
     monkeypatch.setattr(vllm_engine, "on_gpu", lambda: gpu)
     monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING", raising=False)
     monkeypatch.setenv("CHARBENCH_TENSOR_PARALLEL", "1")
+    worker = logging.getLogger("vllm.v1.worker.cpu_worker")
+    monkeypatch.setattr(worker, "filters", [])
     vllm_engine.Engine.get(resolve_source(EMBEDDED), dtype="float32")
     assert seen["multiprocessing"] == (None if gpu else "0")
+    handled = "CPU backend doesn't allow to use `torch.set_num_threads` after the thread binding, skip it."
+    other = "libtcmalloc is not found in LD_PRELOAD."
+    kept = [worker.filter(logging.makeLogRecord({"msg": m, "levelno": logging.WARNING})) for m in (handled, other)]
+    assert kept == ([True, True] if gpu else [False, True])
     vllm_engine.Engine.shutdown()
     assert torch.set_num_threads is original
     monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "1")  # the user's setting wins

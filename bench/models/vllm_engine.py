@@ -13,6 +13,7 @@ Scoring through vLLM needs nothing of ours: Inspect's own `vllm/` provider start
 from __future__ import annotations
 
 import gc
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -162,6 +163,25 @@ def cpu_scheduler_args(max_model_len: int) -> dict[str, Any]:
     return {"enable_chunked_prefill": False, "max_num_batched_tokens": max_model_len}
 
 
+class _HandledInProcess(logging.Filter):
+    """Two vLLM warnings an in-process core prints that charbench answers: torch.set_num_threads is a no-op
+    while the engine lives (vLLM calls it itself, five times per start; `Engine.shutdown` restores it) and
+    the process's global random seed is set from the run seed (deterministic; charbench draws no sample
+    from it). Printed through Inspect's log handler they were eight lines each in every run's output."""
+
+    HANDLED = ("`torch.set_num_threads` after the thread binding", "VLLM_ENABLE_V1_MULTIPROCESSING is set to False")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(text in record.getMessage() for text in self.HANDLED)
+
+
+def quiet_in_process_warnings() -> None:
+    for name in ("vllm.v1.worker.cpu_worker", "vllm.engine.arg_utils"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _HandledInProcess) for f in log.filters):
+            log.addFilter(_HandledInProcess())
+
+
 class Engine:
     """One vLLM `LLM` at a time: a new model shuts the previous one down (each holds a KV cache).
 
@@ -181,6 +201,7 @@ class Engine:
             # one of a CPU's few cores (measured on a 2-core CPU, perf/vllm_core.py: start 32.5 s -> 11.6 s,
             # 16 greedy replies 2.0 s -> 1.0 s, the same replies). GPUs keep vLLM's separate core process.
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+            quiet_in_process_warnings()
         import torch
         from transformers import AutoTokenizer
         from vllm import LLM
