@@ -85,6 +85,21 @@ def test_sft_lowers_the_loss_on_its_data(tiny_llama_dir, tmp_path):
     assert after < before - 0.5
 
 
+def test_the_same_data_and_seed_train_the_same_adapter_whatever_ran_before(tiny_llama_dir, tmp_path):
+    """TRL wraps the model in its LoRA adapter (random A matrices) before the Trainer seeds anything: the
+    adapter drew from whatever global random state earlier work in the process left."""
+    from safetensors.torch import load_file
+
+    path, _ = pairs_file(tmp_path)
+    weights = []
+    for run, state in enumerate((1, 2)):
+        torch.manual_seed(state)  # earlier work in the same process
+        adapter = train_dpo(str(path), str(tiny_llama_dir), str(tmp_path / f"a{run}"), DPOSettings(max_steps=1, **TINY))
+        weights.append(load_file(str(Path(adapter) / "adapter_model.safetensors")))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
 @pytest.fixture(scope="module")
 def dpo_adapter_and_merge(tiny_llama_dir, tmp_path_factory):
     """A DPO adapter on the tiny Llama (2 steps) and its merged checkpoint, trained once for both dtypes."""

@@ -313,6 +313,7 @@ def train_classifier(
         DataCollatorWithPadding,
         Trainer,
         TrainingArguments,
+        set_seed,
     )
 
     unhashed = sorted({str(r["prompt_id"]) for r in rows if not r.get("prompt_sha")})
@@ -333,6 +334,9 @@ def train_classifier(
     lr = config.learning_rate or (5e-4 if "modernbert" in backbone.lower() else 1e-4)
     label2id = {label: i for i, label in enumerate(labels)}
     tokenizer = AutoTokenizer.from_pretrained(backbone)
+    # The head is initialised here, before the Trainer seeds anything: seeded now, or it draws from whatever
+    # global random state earlier work in this process left (the same replies trained different classifiers).
+    set_seed(config.seed)
     model = AutoModelForSequenceClassification.from_pretrained(
         backbone,
         num_labels=len(labels),
