@@ -167,7 +167,7 @@ class _HandledInProcess(logging.Filter):
     """Two vLLM warnings an in-process core prints that charbench answers: torch.set_num_threads is a no-op
     while the engine lives (vLLM calls it itself, five times per start; `Engine.shutdown` restores it) and
     the process's global random seed is set from the run seed (deterministic; charbench draws no sample
-    from it). Printed through Inspect's log handler they were eight lines each in every run's output."""
+    from it). Through Inspect's log handler they were six multi-line warnings in every run's output."""
 
     HANDLED = ("`torch.set_num_threads` after the thread binding", "VLLM_ENABLE_V1_MULTIPROCESSING is set to False")
 
