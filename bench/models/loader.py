@@ -171,14 +171,22 @@ def hf_cache_has(repo: str, repo_type: str = "model") -> bool:
     return (Path(root) / f"{repo_type}s--{repo.replace('/', '--')}").is_dir()
 
 
+def adapter_config(source: str) -> dict | None:
+    """A LoRA adapter directory's `adapter_config.json`, or None for a full checkpoint."""
+    config = Path(source) / "adapter_config.json"
+    return json.loads(config.read_text()) if config.is_file() else None
+
+
 def adapter_base(source: str) -> str | None:
     """The base model a LoRA adapter directory names, or None for a full checkpoint."""
-    config = Path(source) / "adapter_config.json"
-    if not config.is_file():
+    config = adapter_config(source)
+    if config is None:
         return None
-    base = json.loads(config.read_text()).get("base_model_name_or_path")
+    base = config.get("base_model_name_or_path")
     if not base:
-        raise ModelNotFoundError(f"{config}: base_model_name_or_path is missing: set it to the base model")
+        raise ModelNotFoundError(
+            f"{Path(source) / 'adapter_config.json'}: base_model_name_or_path is missing: set it to the base model"
+        )
     return base
 
 

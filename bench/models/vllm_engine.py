@@ -36,10 +36,10 @@ def lora_rank(adapter: str) -> int:
     Why not always the reference's 64: vLLM pads every adapter to `max_lora_rank`, and measured on this
     project's CPU a rank-8 adapter generated 16 prompts x 16 tokens in 44 s on a rank-64 engine and in
     5.4 s on a rank-8 one. A combined adapter (`trainers.combine`) has the sum of its stages' ranks."""
-    import json
-    from pathlib import Path
+    from bench.models.loader import adapter_config
 
-    config = json.loads((Path(adapter) / "adapter_config.json").read_text())
+    config = adapter_config(adapter)
+    assert config is not None, f"{adapter} is not a LoRA adapter directory"
     rank = max([int(config.get("r") or 1), *map(int, (config.get("rank_pattern") or {}).values())])
     fitting = [allowed for allowed in VLLM_LORA_RANKS if allowed >= rank]
     if not fitting:
@@ -226,10 +226,6 @@ class Engine:
             **gpu_memory_args(),
             **cpu_scheduler_args(max_len),
         )
-
-    @property
-    def lora(self) -> bool:
-        return self.lora_rank > 0
 
     def serves(self, source: str, dtype: str, lora_rank: int, eager: bool, max_len: int, tensor_parallel: int) -> bool:
         """A LoRA-enabled engine also serves its base model, so base and adapter share one start, and

@@ -347,7 +347,7 @@ def log_figures(frame: pd.DataFrame, n: int = DRAWS, seed: int = 0) -> dict:
     picked = np.array([rows for (rows,) in resample([enc], n, seed)])
     draws = fit_many(enc, picked, start=point)
     null_draws = fit_many(enc, picked, null=True, start=null_point) if enc.has_null else np.empty((0, 0))
-    draws_m = np.array(draws).T  # traits x draws
+    draws_m = draws.T  # traits x draws
     lo, hi = bc_interval(point, draws_m)
     present = np.isfinite(point)
     table = pd.DataFrame(
@@ -455,7 +455,7 @@ def paired(
     deltas = fits_b - fits_a
     common = np.isfinite(points[0]) & np.isfinite(points[1])
     delta = pd.Series((points[1] - points[0])[common], index=np.array(traits)[common])
-    delta_draws = pd.DataFrame(np.array(deltas).T[common], index=delta.index)
+    delta_draws = pd.DataFrame(deltas.T[common], index=delta.index)
     counts = np.minimum(prompts_per_trait(encs[0]), prompts_per_trait(encs[1]))[common]
     dense = counts >= MIN_PROMPTS
     lo, hi = bc_interval(delta.to_numpy(), delta_draws.to_numpy())
