@@ -449,8 +449,9 @@ def run_experiment(
     logs = run_tasks(tasks, exp_dir / "logs", max_tasks, display)
     from bench.models.vllm_engine import Engine
 
-    # generation is over: stop an in-process vLLM engine now, not at interpreter exit (where vLLM
-    # force-kills its engine-core process and prints a warning after the run's summary)
+    # generation is over: stop an in-process vLLM engine now (frees its KV cache and gives torch back its
+    # set_num_threads), not at interpreter exit (where, on a GPU, vLLM force-kills its engine-core
+    # process and prints a warning after the run's summary)
     Engine.shutdown()
     write_rows_manifest(exp_dir, logs, shard)
     return {"dir": exp_dir, "logs": logs, "rows": rows}
