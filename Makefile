@@ -52,8 +52,10 @@ demo: $(STAMP)
 	$(VENV)/bin/charbench demo --matchups $(DEMO_LIMIT)
 
 # CHARBENCH_REQUIRE_VLLM: the vLLM tests fail instead of skipping when vLLM is missing.
-# PYTEST_ARGS: the 15 slowest tests are listed every run (the suite's budget is 15 minutes).
-PYTEST_ARGS ?= --durations=15
+# PYTEST_ARGS: two workers, one per core of a 2-core machine, one torch thread each (tests/conftest.py);
+# a file's tests stay on one worker, so its shared fixtures (distilled pairs, the vLLM engine) are built
+# once. The 15 slowest tests are listed every run (the suite's budget is 15 minutes).
+PYTEST_ARGS ?= -n 2 --dist loadfile --durations=15
 test: $(STAMP) $(VLLM_STAMP)
 	CHARBENCH_REQUIRE_VLLM=1 $(VENV)/bin/pytest -q $(PYTEST_ARGS) tests
 

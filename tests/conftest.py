@@ -6,6 +6,14 @@ os.environ.setdefault("INSPECT_DISPLAY", "none")
 # `auto` picks vLLM on some CPUs (bench.models.hardware.CPU_ENGINE): tests name the engine they test,
 # and every other test runs on transformers whatever CPU the CI machine has.
 os.environ.setdefault("CHARBENCH_ENGINE", "transformers")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers on a 2-core machine (Makefile, PYTEST_ARGS): one intra-op thread each.
+    # Two threads each, the suite took as long as one worker did (722 s vs 731 s; one thread each: 490 s).
+    # The environment variable reaches the processes tests start (`inspect eval`, accelerate's workers).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 import pytest  # noqa: E402
 

