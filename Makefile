@@ -55,7 +55,7 @@ demo: $(STAMP)
 # PYTEST_ARGS: two workers, one per core of a 2-core machine, one torch thread each (tests/conftest.py);
 # a file's tests stay on one worker, so its shared fixtures (distilled pairs, the vLLM engine) are built
 # once. The 15 slowest tests are listed every run (the suite's budget is 15 minutes).
-PYTEST_ARGS ?= -n 2 --dist loadfile --durations=15
+PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 test: $(STAMP) $(VLLM_STAMP)
 	CHARBENCH_REQUIRE_VLLM=1 $(VENV)/bin/pytest -q $(PYTEST_ARGS) tests
 

@@ -62,3 +62,24 @@ def own_model_cache(monkeypatch):
     from bench.models import loader
 
     monkeypatch.setattr(loader, "_models", {})
+
+
+# The files whose tests take longest (pytest --durations), longest first. With two workers (`make test`)
+# a file runs whole on one worker; a long file handed out last leaves the other worker idle at the end.
+LONGEST_FILES = (
+    "test_trainers.py",
+    "test_vllm_engine.py",
+    "test_vllm_server.py",
+    "test_robustness.py",
+    "test_experiments.py",
+    "test_capabilities.py",
+    "test_revealed_prefs.py",
+    "test_seeding.py",
+    "test_multiprocess_training.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one worker keeps pytest's own order
+        rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+        items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep theirs

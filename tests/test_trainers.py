@@ -294,7 +294,7 @@ def test_train_all_on_the_embedded_model_leaves_a_checkpoint_and_scored_logs(tmp
         "turns": 2,
         "dpo": {**small, "max_length": 1024},
         "sft": {**small, "max_length": 1024},
-        "score": {"matchups": 4, "prompts": 1, "max_tokens": 16, "capabilities": "smoke", "capability_limit": 4},
+        "score": {"matchups": 4, "prompts": 1, "max_tokens": 16, "capabilities": "none"},  # the path, not the suite
     }
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
     assert main(["train", "all", "--config", str(tmp_path / "train.yaml")]) == 0
